@@ -1,0 +1,129 @@
+package wire_test
+
+import (
+	"bytes"
+	"io"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgstrict/pgstrict/wire"
+)
+
+// benchRows are DataRows of mixed widths, served in a cycle: a narrow
+// integer row (the common OLTP case), a typical mixed row with a NULL, a
+// wide row of many short columns, and a row with one 1 KiB text value (to
+// show per-byte validation cost).
+func benchRows(tb testing.TB) (rowDesc []byte, rows []byte, n int) {
+	tb.Helper()
+	fields := make([]pgproto3.FieldDescription, 4)
+	for i := range fields {
+		fields[i] = pgproto3.FieldDescription{Name: []byte("c"), DataTypeOID: 25, DataTypeSize: -1, TypeModifier: -1}
+	}
+	mixed := [][][]byte{
+		{[]byte("42"), []byte("7"), []byte("1"), []byte("0")},
+		{[]byte("123456"), []byte("alice@example.com"), nil, []byte("2026-11-22 10:00:00+00")},
+		{[]byte("a"), []byte("b"), []byte("c"), []byte("d")},
+		{[]byte("9"), bytes.Repeat([]byte("x"), 1024), []byte("ünïcödé"), nil},
+	}
+	var out []byte
+	for _, v := range mixed {
+		var err error
+		out, err = (&pgproto3.DataRow{Values: v}).Encode(out)
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+	rd, err := (&pgproto3.RowDescription{Fields: fields}).Encode(nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return rd, out, len(mixed)
+}
+
+// startupReply is what a server sends after authentication.
+func startupReply(tb testing.TB) []byte {
+	return encode(tb,
+		&pgproto3.AuthenticationOk{},
+		&pgproto3.ParameterStatus{Name: "client_encoding", Value: "UTF8"},
+		&pgproto3.ParameterStatus{Name: "server_encoding", Value: "UTF8"},
+		&pgproto3.BackendKeyData{ProcessID: 1, SecretKey: []byte{1, 2, 3, 4}},
+		&pgproto3.ReadyForQuery{TxStatus: 'I'},
+	)
+}
+
+// BenchmarkReadDataRows reads DataRows through the full wire Frontend
+// (framing, caps, strict decode, state tracking, UTF-8 validation of text
+// values) and through a bare pgproto3 Frontend.Receive loop over the same
+// bytes, which checks none of that (the floor). One op is one row.
+//
+//	go test -run '^$' -bench ReadDataRows -benchmem ./wire/
+func BenchmarkReadDataRows(b *testing.B) {
+	desc, rows, _ := benchRows(b)
+	b.Run("wire", func(b *testing.B) {
+		src := io.MultiReader(bytes.NewReader(startupReply(b)), bytes.NewReader(desc), &cycle{b: rows})
+		fe := wire.NewFrontend(src, wire.FrontendOptions{})
+		if err := fe.SendStartup(map[string]string{"user": "u"}); err != nil {
+			b.Fatal(err)
+		}
+		for fe.State() != wire.StateIdle {
+			if _, _, err := fe.Receive(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := fe.SendQuery("select"); err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := fe.Receive(); err != nil { // RowDescription
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		var total int
+		for b.Loop() {
+			msg, _, err := fe.Receive()
+			if err != nil {
+				b.Fatal(err)
+			}
+			total += len(msg.(*pgproto3.DataRow).Values)
+		}
+		_ = total
+	})
+	b.Run("pgproto3", func(b *testing.B) {
+		src := io.MultiReader(bytes.NewReader(desc), &cycle{b: rows})
+		fe := pgproto3.NewFrontend(src, io.Discard)
+		if _, err := fe.Receive(); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		var total int
+		for b.Loop() {
+			msg, err := fe.Receive()
+			if err != nil {
+				b.Fatal(err)
+			}
+			total += len(msg.(*pgproto3.DataRow).Values)
+		}
+		_ = total
+	})
+}
+
+// BenchmarkCheckText measures the UTF-8 and NUL check of text values.
+func BenchmarkCheckText(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		in   []byte
+	}{
+		{"ascii16", []byte("0123456789abcdef")},
+		{"ascii1k", bytes.Repeat([]byte("x"), 1024)},
+		{"utf8_1k", bytes.Repeat([]byte("ü"), 512)},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(tc.in)))
+			for b.Loop() {
+				if ok, _, _ := wire.CheckText(tc.in); !ok {
+					b.Fatal("rejected")
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,59 @@
+// Package wire is the fail-closed receive and send side of the PostgreSQL
+// frontend/backend protocol (versions 3.0 and 3.2), built on the message types
+// of github.com/jackc/pgx/v5/pgproto3.
+//
+// # Overview
+//
+// wire is the lowest layer of pgstrict; package conn drives it and nothing in
+// wire does I/O of its own beyond reading from the io.Reader it is given. It
+// has four parts:
+//
+//   - [Reader] frames backend messages itself: it reads the five-byte header,
+//     checks the declared length against a per-message-type cap ([Limits])
+//     before it allocates or reads the body, and reads into a reusable buffer.
+//   - Strict decoding ([Reader.Receive]): every fixed field inside the body,
+//     every string terminated inside the body, counts bounded by the bytes that
+//     remain, no trailing bytes, ReadyForQuery status in {I, T, E},
+//     ErrorResponse with V, C and M, and UTF-8 and NUL checks of every text
+//     field the server sends.
+//   - [Tracker], the protocol state machine of the client: startup and
+//     authentication states, idle, the busy expectation queue with the
+//     extended protocol's skip-to-Sync rule, the simple-query sub-states and
+//     the COPY sub-states. Every message is checked against the state it
+//     arrives in.
+//   - The send side ([Frontend] and the Check functions): SQL text, names,
+//     text-format parameters, CopyFail text, startup values and passwords are
+//     checked for NUL bytes and invalid UTF-8 before anything is encoded.
+//
+// Any violation is a [*ProtocolError] with a typed [Reason], the message type,
+// the state and a stream offset. A ProtocolError is terminal: the stream is
+// desynchronized, the Reader and Tracker that produced it refuse all further
+// work, and the connection that owns them must be closed.
+//
+// # Buffer ownership
+//
+// Messages returned by [Reader.Receive] and [Frontend.Receive] are owned by
+// the Reader: they and every byte slice inside them alias its buffer and are
+// valid only until the next call to Receive or Next. Copy anything kept
+// longer.
+//
+// # Concurrency
+//
+// Reader, Tracker and Frontend are not safe for concurrent use. A connection
+// may read with one goroutine while another goroutine encodes and writes, as
+// long as calls on the Tracker are serialized by the caller.
+//
+// # Errors
+//
+// Protocol violations from the server are *ProtocolError (errors.As). Caller
+// mistakes detected before sending (a NUL byte in SQL text, invalid UTF-8 in
+// a parameter, too many parameters, a message that is not legal in the
+// current state) are *InputError; they change no state and the connection
+// stays usable.
+//
+// # PostgreSQL references
+//
+//   - https://www.postgresql.org/docs/current/protocol-overview.html
+//   - https://www.postgresql.org/docs/current/protocol-flow.html
+//   - https://www.postgresql.org/docs/current/protocol-message-formats.html
+package wire

@@ -1,0 +1,400 @@
+package wire
+
+import (
+	"errors"
+	"io"
+	"strconv"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+)
+
+// Frontend-side size limits the server enforces on the messages it reads
+// (it closes the connection without a reply when they are exceeded).
+const (
+	// MaxFrontendBody is the largest body of a Query, Parse, Bind or
+	// CopyData message.
+	MaxFrontendBody = 0x3FFFFFFE - 4
+	// MaxStartupBody is the largest StartupMessage body after its length.
+	MaxStartupBody = 10000 - 4
+	// MaxPasswordLength is the largest PasswordMessage the client sends.
+	MaxPasswordLength = 996
+	// MaxAuthToken is the largest SASL message.
+	MaxAuthToken = 65535 - 64
+	// MaxParams is the most parameters one Bind can carry.
+	MaxParams = 65535
+	// MaxNameLength is the longest statement or portal name the client
+	// sends (the server's other short messages are capped at 10000 bytes).
+	MaxNameLength = 4096
+)
+
+// FrontendOptions configure a Frontend. The zero value uses the defaults.
+type FrontendOptions struct {
+	// Reader configures framing and caps. Its Gate is set by the Frontend.
+	Reader ReaderOptions
+	// Tracker configures the state machine.
+	Tracker TrackerOptions
+}
+
+// Frontend is the whole client side of one protocol stream: a Reader whose
+// every message passes through a Tracker, and encoders that check and record
+// each outgoing message before appending it to an output buffer. There is no
+// way to receive a message that bypasses the Tracker.
+//
+// A Frontend is not safe for concurrent use.
+type Frontend struct {
+	rd  *Reader
+	tr  *Tracker
+	out []byte
+}
+
+// NewFrontend returns a Frontend that reads backend messages from r.
+func NewFrontend(r io.Reader, opts FrontendOptions) *Frontend {
+	f := &Frontend{tr: NewTracker(opts.Tracker)}
+	ro := opts.Reader
+	ro.Gate = f.tr.Admit
+	f.rd = NewReader(r, ro)
+	return f
+}
+
+// Receive reads, decodes and tracks the next backend message. The message
+// aliases the Reader's buffer and is valid until the next call to Receive.
+// When the stream ends at a message boundary while nothing was expected,
+// Receive returns io.EOF; when replies were still expected, a
+// *ProtocolError with ReasonUnexpectedEOF. A *ProtocolError is terminal.
+// Other errors (a read deadline) leave the Frontend where it was.
+func (f *Frontend) Receive() (pgproto3.BackendMessage, Event, error) {
+	if err := f.tr.Err(); err != nil {
+		return nil, Event{}, err
+	}
+	msg, err := f.rd.Receive()
+	if err != nil {
+		if errors.Is(err, io.EOF) && f.rd.Err() == nil {
+			if terr := f.tr.EOF(); terr != nil {
+				return nil, Event{}, f.stamp(terr)
+			}
+			return nil, Event{}, io.EOF
+		}
+		var pe *ProtocolError
+		if errors.As(err, &pe) {
+			f.tr.adopt(pe)
+		}
+		return nil, Event{}, err
+	}
+	ev, err := f.tr.Receive(msg)
+	if err != nil {
+		return nil, Event{}, f.stamp(err)
+	}
+	return msg, ev, nil
+}
+
+// stamp fills in the stream offset of a Tracker error.
+func (f *Frontend) stamp(err error) error {
+	var pe *ProtocolError
+	if errors.As(err, &pe) && pe.Offset == 0 {
+		pe.Offset = f.rd.Offset()
+	}
+	return err
+}
+
+// State returns the protocol state.
+func (f *Frontend) State() State { return f.tr.State() }
+
+// TxStatus returns the transaction status of the last ReadyForQuery.
+func (f *Frontend) TxStatus() TxStatus { return f.tr.TxStatus() }
+
+// Err returns the *ProtocolError that desynchronized the stream, or nil.
+func (f *Frontend) Err() error { return f.tr.Err() }
+
+// Pending returns the number of requests still awaiting replies.
+func (f *Frontend) Pending() int { return f.tr.Pending() }
+
+// AwaitingSync reports whether the server discards input until a Sync that
+// has not been sent yet.
+func (f *Frontend) AwaitingSync() bool { return f.tr.AwaitingSync() }
+
+// ProtocolVersion returns the protocol version in force.
+func (f *Frontend) ProtocolVersion() uint32 { return f.tr.ProtocolVersion() }
+
+// Buffered returns the number of received bytes not yet returned as a
+// message. Right after the server's one-byte answer to SSLRequest it must be
+// zero (bytes that arrived before the TLS handshake were not encrypted).
+func (f *Frontend) Buffered() int { return f.rd.Buffered() }
+
+// Desync marks the stream desynchronized for a violation found above the
+// wire layer and returns the error.
+func (f *Frontend) Desync(r Reason, msgType byte, detail string) error {
+	pe := f.tr.Desync(r, msgType, detail)
+	if pe.Offset == 0 {
+		pe.Offset = f.rd.Offset()
+	}
+	return pe
+}
+
+// Output returns the encoded messages waiting to be written. The slice is
+// valid until the next Send call or ResetOutput.
+func (f *Frontend) Output() []byte { return f.out }
+
+// ResetOutput empties the output buffer, keeping its memory. Call it once
+// Output has been written.
+func (f *Frontend) ResetOutput() { f.out = f.out[:0] }
+
+// WriteTo writes the pending output to w and empties it.
+func (f *Frontend) WriteTo(w io.Writer) (int64, error) {
+	n, err := w.Write(f.out)
+	f.out = f.out[:0]
+	return int64(n), err
+}
+
+// encode appends msg, then asks track to record it; if either fails the
+// output is left as it was.
+func (f *Frontend) encode(msg pgproto3.FrontendMessage, track func() error) error {
+	mark := len(f.out)
+	out, err := msg.Encode(f.out)
+	if err != nil {
+		f.out = f.out[:mark]
+		return &InputError{Field: "message", Offset: -1, Problem: err.Error()}
+	}
+	if err := track(); err != nil {
+		f.out = out[:mark]
+		return err
+	}
+	f.out = out
+	return nil
+}
+
+func tooLong(field string, n, max int) error {
+	return &InputError{Field: field, Offset: -1, Problem: strconv.Itoa(n) + " bytes is over the limit of " + strconv.Itoa(max)}
+}
+
+func checkName(field, name string) error {
+	if len(name) > MaxNameLength {
+		return tooLong(field, len(name), MaxNameLength)
+	}
+	return CheckString(field, name)
+}
+
+// SendStartup encodes a StartupMessage with the requested protocol version
+// and the given parameters (user, database, options, client_encoding, …).
+// Every name and value must be valid UTF-8 without NUL bytes, and
+// client_encoding, if given, must be UTF8.
+func (f *Frontend) SendStartup(params map[string]string) error {
+	size := 4 + 1
+	for k, v := range params {
+		if k == "" {
+			return &InputError{Field: "startup parameter name", Offset: -1, Problem: "empty"}
+		}
+		if err := CheckString("startup parameter name", k); err != nil {
+			return err
+		}
+		if err := CheckString("startup parameter "+strconv.Quote(k), v); err != nil {
+			return err
+		}
+		if k == "client_encoding" && v != "UTF8" {
+			return &InputError{Field: "startup parameter \"client_encoding\"", Offset: -1, Problem: "must be UTF8"}
+		}
+		size += len(k) + len(v) + 2
+	}
+	if size > MaxStartupBody {
+		return tooLong("startup message", size, MaxStartupBody)
+	}
+	msg := pgproto3.StartupMessage{ProtocolVersion: f.tr.opts.ProtocolVersion, Parameters: params}
+	return f.encode(&msg, f.tr.SendStartup)
+}
+
+// SendPassword encodes a PasswordMessage (cleartext, or the MD5 digest).
+func (f *Frontend) SendPassword(password string) error {
+	if len(password) > MaxPasswordLength {
+		return tooLong("password", len(password), MaxPasswordLength)
+	}
+	if err := CheckString("password", password); err != nil {
+		return err
+	}
+	return f.encode(&pgproto3.PasswordMessage{Password: password}, f.tr.SendPassword)
+}
+
+// SendSASLInitialResponse encodes a SASLInitialResponse.
+func (f *Frontend) SendSASLInitialResponse(mechanism string, data []byte) error {
+	if err := CheckString("SASL mechanism", mechanism); err != nil {
+		return err
+	}
+	if len(data) > MaxAuthToken {
+		return tooLong("SASL message", len(data), MaxAuthToken)
+	}
+	return f.encode(&pgproto3.SASLInitialResponse{AuthMechanism: mechanism, Data: data}, f.tr.SendSASLInitialResponse)
+}
+
+// SendSASLResponse encodes a SASLResponse.
+func (f *Frontend) SendSASLResponse(data []byte) error {
+	if len(data) > MaxAuthToken {
+		return tooLong("SASL message", len(data), MaxAuthToken)
+	}
+	return f.encode(&pgproto3.SASLResponse{Data: data}, f.tr.SendSASLResponse)
+}
+
+// SASLVerified records that the caller verified the server's SASL
+// signature; only then may AuthenticationOk arrive.
+func (f *Frontend) SASLVerified() error { return f.tr.SASLVerified() }
+
+// SendQuery encodes a simple Query. It returns the request's sequence
+// number, which Events carry.
+func (f *Frontend) SendQuery(sql string) (uint64, error) {
+	if len(sql) > MaxFrontendBody-1 {
+		return 0, tooLong("query", len(sql), MaxFrontendBody-1)
+	}
+	if err := CheckString("query", sql); err != nil {
+		return 0, err
+	}
+	var seq uint64
+	err := f.encode(&pgproto3.Query{String: sql}, func() (err error) { seq, err = f.tr.SendQuery(); return })
+	return seq, err
+}
+
+// SendParse encodes a Parse of statement name.
+func (f *Frontend) SendParse(name, sql string, paramOIDs []uint32) (uint64, error) {
+	if err := checkName("statement name", name); err != nil {
+		return 0, err
+	}
+	if len(sql) > MaxFrontendBody-1-len(name) {
+		return 0, tooLong("query", len(sql), MaxFrontendBody)
+	}
+	if err := CheckString("query", sql); err != nil {
+		return 0, err
+	}
+	if len(paramOIDs) > MaxParams {
+		return 0, tooLong("parameter types", len(paramOIDs), MaxParams)
+	}
+	var seq uint64
+	err := f.encode(&pgproto3.Parse{Name: name, Query: sql, ParameterOIDs: paramOIDs},
+		func() (err error) { seq, err = f.tr.SendParse(name); return })
+	return seq, err
+}
+
+// SendBind encodes a Bind of portal to statement. Parameters whose format
+// is text (0) must be valid UTF-8 without NUL bytes; nil is SQL NULL.
+// paramFormats follows the protocol: empty means all text, one code applies
+// to all, otherwise one per parameter.
+func (f *Frontend) SendBind(portal, statement string, paramFormats []int16, params [][]byte, resultFormats []int16) (uint64, error) {
+	if err := checkName("portal name", portal); err != nil {
+		return 0, err
+	}
+	if err := checkName("statement name", statement); err != nil {
+		return 0, err
+	}
+	if len(params) > MaxParams {
+		return 0, tooLong("parameters", len(params), MaxParams)
+	}
+	if len(resultFormats) > MaxParams {
+		return 0, tooLong("result formats", len(resultFormats), MaxParams)
+	}
+	if len(paramFormats) > 1 && len(paramFormats) != len(params) {
+		return 0, &InputError{Field: "parameter formats", Offset: -1,
+			Problem: strconv.Itoa(len(paramFormats)) + " format codes for " + strconv.Itoa(len(params)) + " parameters"}
+	}
+	size := len(portal) + len(statement) + 8 + 2*len(paramFormats) + 2*len(resultFormats)
+	for i, p := range params {
+		size += 4 + len(p)
+		fc := formatAt(paramFormats, i)
+		if fc != 0 && fc != 1 {
+			return 0, &InputError{Field: "parameter " + strconv.Itoa(i+1), Offset: -1, Problem: "format code " + strconv.Itoa(int(fc)) + " is not 0 or 1"}
+		}
+		if p != nil && fc == 0 {
+			if ok, off, r := CheckText(p); !ok {
+				return 0, textInputError("parameter "+strconv.Itoa(i+1), off, r)
+			}
+		}
+	}
+	if size > MaxFrontendBody {
+		return 0, tooLong("bind message", size, MaxFrontendBody)
+	}
+	var seq uint64
+	msg := pgproto3.Bind{DestinationPortal: portal, PreparedStatement: statement, ParameterFormatCodes: paramFormats,
+		Parameters: params, ResultFormatCodes: resultFormats}
+	err := f.encode(&msg, func() (err error) { seq, err = f.tr.SendBind(portal, statement, resultFormats); return })
+	return seq, err
+}
+
+// SendDescribeStatement encodes a Describe of a prepared statement.
+func (f *Frontend) SendDescribeStatement(name string) (uint64, error) {
+	if err := checkName("statement name", name); err != nil {
+		return 0, err
+	}
+	var seq uint64
+	err := f.encode(&pgproto3.Describe{ObjectType: 'S', Name: name},
+		func() (err error) { seq, err = f.tr.SendDescribeStatement(name); return })
+	return seq, err
+}
+
+// SendDescribePortal encodes a Describe of a portal.
+func (f *Frontend) SendDescribePortal(name string) (uint64, error) {
+	if err := checkName("portal name", name); err != nil {
+		return 0, err
+	}
+	var seq uint64
+	err := f.encode(&pgproto3.Describe{ObjectType: 'P', Name: name},
+		func() (err error) { seq, err = f.tr.SendDescribePortal(name); return })
+	return seq, err
+}
+
+// SendExecute encodes an Execute of portal with a row limit (0 = none).
+func (f *Frontend) SendExecute(portal string, maxRows int32) (uint64, error) {
+	if err := checkName("portal name", portal); err != nil {
+		return 0, err
+	}
+	var seq uint64
+	err := f.encode(&pgproto3.Execute{Portal: portal, MaxRows: uint32(maxRows)},
+		func() (err error) { seq, err = f.tr.SendExecute(portal, maxRows); return })
+	return seq, err
+}
+
+// SendClose encodes a Close of a statement (kind 'S') or portal ('P').
+func (f *Frontend) SendClose(kind byte, name string) (uint64, error) {
+	if err := checkName("name", name); err != nil {
+		return 0, err
+	}
+	var seq uint64
+	err := f.encode(&pgproto3.Close{ObjectType: kind, Name: name},
+		func() (err error) { seq, err = f.tr.SendClose(kind, name); return })
+	return seq, err
+}
+
+// SendSync encodes a Sync.
+func (f *Frontend) SendSync() (uint64, error) {
+	var seq uint64
+	err := f.encode(&pgproto3.Sync{}, func() (err error) { seq, err = f.tr.SendSync(); return })
+	return seq, err
+}
+
+// SendFlush encodes a Flush.
+func (f *Frontend) SendFlush() error {
+	return f.encode(&pgproto3.Flush{}, f.tr.SendFlush)
+}
+
+// SendCopyData encodes a CopyData.
+func (f *Frontend) SendCopyData(data []byte) error {
+	if len(data) > MaxFrontendBody {
+		return tooLong("copy data", len(data), MaxFrontendBody)
+	}
+	return f.encode(&pgproto3.CopyData{Data: data}, f.tr.SendCopyData)
+}
+
+// SendCopyDone encodes a CopyDone.
+func (f *Frontend) SendCopyDone() error {
+	return f.encode(&pgproto3.CopyDone{}, f.tr.SendCopyDone)
+}
+
+// SendCopyFail encodes a CopyFail with the given reason.
+func (f *Frontend) SendCopyFail(reason string) error {
+	if len(reason) > 9000 {
+		return tooLong("copy fail reason", len(reason), 9000)
+	}
+	if err := CheckString("copy fail reason", reason); err != nil {
+		return err
+	}
+	return f.encode(&pgproto3.CopyFail{Message: reason}, f.tr.SendCopyFail)
+}
+
+// SendTerminate encodes a Terminate. All later input is discarded.
+func (f *Frontend) SendTerminate() {
+	f.out = append(f.out, 'X', 0, 0, 0, 4)
+	f.tr.SendTerminate()
+}
