@@ -130,9 +130,51 @@ func (f *Frontend) Desync(r Reason, msgType byte, detail string) error {
 	return pe
 }
 
+// Mark records the output and request queue so that a multi-message request
+// whose later message is refused can be undone with Rollback.
+type Mark struct {
+	out       int
+	queue     int
+	seq       uint64
+	state     State
+	awaitSync bool
+}
+
+// Mark returns the current position for Rollback.
+func (f *Frontend) Mark() Mark {
+	t := f.tr
+	return Mark{out: len(f.out), queue: len(t.queue), seq: t.nextSeq, state: t.state, awaitSync: t.awaitSync}
+}
+
+// Rollback undoes every Send since m: the encoded output and the requests
+// the Tracker recorded. It is valid only if nothing was received and nothing
+// written since m, and only for Parse, Bind, Describe, Execute, Close, Sync
+// and Flush.
+func (f *Frontend) Rollback(m Mark) {
+	t := f.tr
+	if t.err != nil {
+		return
+	}
+	f.out = f.out[:m.out]
+	t.queue = t.queue[:m.queue]
+	t.nextSeq, t.state, t.awaitSync = m.seq, m.state, m.awaitSync
+	if t.head > len(t.queue) {
+		t.head = len(t.queue)
+	}
+}
+
 // Output returns the encoded messages waiting to be written. The slice is
 // valid until the next Send call or ResetOutput.
 func (f *Frontend) Output() []byte { return f.out }
+
+// TakeOutput returns the pending output and gives the Frontend spare (its
+// length reset to 0) as the new output buffer, so that the returned bytes can
+// be written by another goroutine while more messages are encoded.
+func (f *Frontend) TakeOutput(spare []byte) []byte {
+	b := f.out
+	f.out = spare[:0]
+	return b
+}
 
 // ResetOutput empties the output buffer, keeping its memory. Call it once
 // Output has been written.
