@@ -240,16 +240,18 @@ func isSocketPath(host string) bool {
 	return strings.HasPrefix(host, "/") || strings.HasPrefix(host, "@")
 }
 
-// Config describes how to connect. Fields mirror libpq's connection keywords;
-// every field's zero value has a documented default, so the zero Config plus
-// a host is usable, and even the zero Config connects to the local default
-// socket as the current OS user. Defaults are applied to an internal copy when
-// connecting: the caller's Config is never modified.
+// Config describes how to connect. It is not safe to modify while a
+// connection is being established from it; connecting works on its own copy,
+// so afterwards the caller may change or reuse it.
 //
-// A Config is a plain value: it is not safe to modify while a connection is
-// being established from it; once connecting has copied it, the caller may
-// change or reuse it. Config deliberately has no String method, so that
-// printing it with %v cannot leak a password through a Stringer.
+// Fields mirror libpq's connection keywords; every field's zero value has a
+// documented default, so the zero Config plus a host is usable, and even the
+// zero Config connects to the local default socket as the current OS user.
+// Defaults are applied to an internal copy when connecting: the caller's
+// Config is never modified.
+//
+// Config deliberately has no String method, and it holds passwords: do not
+// print or log it.
 type Config struct {
 	// Hosts lists the servers to try, in order (libpq's host, hostaddr and
 	// port lists). Zero: one host with every HostConfig default.
@@ -373,9 +375,9 @@ type Config struct {
 	env *environment
 }
 
-// Copy returns a deep copy of c: Hosts, RequireAuth and RuntimeParams are
-// copied and TLSConfig is cloned; DialFunc, LookupFunc and Logger are shared.
-// Copy of nil is nil.
+// Copy returns a copy of c in which Hosts, RequireAuth and RuntimeParams are
+// new slices and maps and TLSConfig is cloned; functions, the Logger and
+// other reference values are shared. Copy of nil is nil.
 func (c *Config) Copy() *Config {
 	if c == nil {
 		return nil

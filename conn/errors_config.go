@@ -6,8 +6,8 @@ import (
 )
 
 // ParseConfigError reports an invalid connection string, environment variable
-// or Config field. It is returned by ParseConfig and, for a Config that fails
-// validation, when connecting.
+// or Config field; it is a plain value, safe to share. It is returned by
+// ParseConfig and, for a Config that fails validation, when connecting.
 //
 // Error() never contains a password: the echoed connection string has the
 // URL password and the value of every password= or sslpassword= parameter

@@ -13,6 +13,7 @@ import (
 const (
 	logKeyPassfile     = "passfile"
 	logKeyPassfileMode = "mode"
+	logKeyPassfileErr  = "error"
 )
 
 // passfileEntries is the parsed content of a libpq password file. A nil
@@ -36,7 +37,7 @@ func readPassfile(path string, env *environment, logger *slog.Logger) *passfileE
 	mode, err := env.fileMode(path)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
-			logger.Debug("conn: cannot stat password file", logKeyPassfile, path, "error", err)
+			logger.Debug("conn: cannot stat password file", logKeyPassfile, path, logKeyPassfileErr, err)
 		}
 		return nil
 	}
@@ -51,7 +52,7 @@ func readPassfile(path string, env *environment, logger *slog.Logger) *passfileE
 	}
 	data, err := env.readFile(path)
 	if err != nil {
-		logger.Debug("conn: cannot read password file", logKeyPassfile, path, "error", err)
+		logger.Debug("conn: cannot read password file", logKeyPassfile, path, logKeyPassfileErr, err)
 		return nil
 	}
 	return parsePassfile(string(data))

@@ -11,10 +11,8 @@ import (
 // supports (RFC 5929 §4).
 const ChannelBindingTypeEndPoint = "tls-server-end-point"
 
-// ChannelBinding is tls-server-end-point data for SCRAM-SHA-256-PLUS.
-//
-// A ChannelBinding is an immutable value once built; NewClient does not keep a
-// reference to Data.
+// ChannelBinding is tls-server-end-point data for SCRAM-SHA-256-PLUS. It is a
+// plain value, safe to share once built; NewClient copies Data.
 type ChannelBinding struct {
 	// Type is the channel binding type; it must be
 	// ChannelBindingTypeEndPoint ("tls-server-end-point").

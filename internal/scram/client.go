@@ -49,11 +49,11 @@ const (
 )
 
 // Client is the client side of one SCRAM-SHA-256 or SCRAM-SHA-256-PLUS
-// exchange with PostgreSQL. Its methods must be called in the order
-// ClientFirst, ServerFirst, ServerFinal, each once; a Client cannot be reused,
-// and after any error every later call fails too.
+// exchange with PostgreSQL. Client is not safe for concurrent use.
 //
-// Client is not safe for concurrent use.
+// Its methods must be called in the order ClientFirst, ServerFirst,
+// ServerFinal, each once; a Client cannot be reused, and after any error every
+// later call fails too.
 type Client struct {
 	gs2Header     string
 	cbData        []byte // channel binding data; only for SCRAM-SHA-256-PLUS
@@ -83,9 +83,16 @@ type Client struct {
 //     SCRAM-SHA-256-PLUS. Only cb's presence matters; its Data are not sent.
 //     A server that did offer PLUS rejects "y", which detects a downgrade.
 //
-// password is prepared with SASLprep as PostgreSQL does (see the package
-// documentation); it must not contain NUL bytes. rand supplies the 18 random
-// bytes of the client nonce; nil means crypto/rand.Reader.
+// password must not contain NUL bytes. Before key derivation it is prepared
+// with SASLprep as PostgreSQL prepares it: ASCII and non-UTF-8 passwords are
+// used as they are; otherwise non-ASCII spaces become U+0020 and characters
+// "commonly mapped to nothing" are removed, and the raw password is used
+// instead when the result is empty or holds a prohibited or unassigned
+// character or breaks the bidirectional rule. NFKC normalization is not
+// applied yet (golang.org/x/text is not available to this module), so a
+// password holding compatibility characters (ligatures, full-width forms)
+// does not match the server's verifier. rand supplies the 18 random bytes of
+// the client nonce; nil means crypto/rand.Reader.
 //
 // Errors are *Error with ReasonUnsupportedMechanism, ReasonChannelBinding,
 // ReasonInvalidPassword or ReasonRandom.

@@ -70,8 +70,8 @@ const (
 	OpChannelBinding = "channel binding"
 )
 
-// Error is the only error type returned by this package. It never contains
-// the password, keys, proofs or signatures.
+// Error is the only error type returned by this package; it is a plain value,
+// safe to share. It never contains the password, keys, proofs or signatures.
 type Error struct {
 	// Op is the step that failed: one of the Op* constants.
 	Op string

@@ -3,6 +3,8 @@ package scram
 import (
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // saslPrep prepares a password the way PostgreSQL does (SASLprep, RFC 4013,
@@ -11,24 +13,18 @@ import (
 //
 //   - a pure-ASCII password is used unchanged;
 //   - a password that is not valid UTF-8 is used unchanged;
-//   - otherwise non-ASCII spaces (RFC 3454 C.1.2) become U+0020 and the
-//     characters "commonly mapped to nothing" (B.1) are removed;
+//   - otherwise non-ASCII spaces (RFC 3454 C.1.2) become U+0020, the
+//     characters "commonly mapped to nothing" (B.1) are removed, and the
+//     result is normalized to NFKC;
 //   - if the result is empty, or contains a prohibited character (C.1.2,
 //     C.2.1, C.2.2, C.3-C.9) or an unassigned code point, or breaks the
 //     bidirectional rule (RFC 3454 §6), the raw password is used.
 //
-// As in PostgreSQL, the prohibition and bidi checks look at the mapped string.
+// As in PostgreSQL, the prohibition and bidi checks look at the normalized
+// string.
 //
 // Known differences from PostgreSQL, all confined to non-ASCII passwords:
 //
-//   - No NFKC normalization. golang.org/x/text is listed in go.mod but its
-//     go.sum hash is missing and this package may not change either file;
-//     the mapped string is therefore used as it is. A password that is
-//     already in NFKC form (almost every password typed on a keyboard,
-//     including precomposed accented letters) is unaffected; one that holds
-//     compatibility characters (ligatures, full-width forms, superscripts,
-//     decomposed accents) will not authenticate until normalization is added
-//     in normalizeNFKC.
 //   - "Unassigned" means unassigned in the Unicode version of the Go
 //     standard library, not in Unicode 3.2 as RFC 3454 A.1 says.
 //   - LCat (RFC 3454 D.2) is approximated by "letter or spacing mark that is
@@ -52,6 +48,9 @@ func saslPrep(password string) string {
 			mapped = append(mapped, r)
 		}
 	}
+	// PostgreSQL normalizes before the prohibition and bidi checks, which
+	// then look at the normalized string.
+	mapped = []rune(normalizeNFKC(string(mapped)))
 	if len(mapped) == 0 {
 		return password
 	}
@@ -74,12 +73,11 @@ func saslPrep(password string) string {
 			}
 		}
 	}
-	return normalizeNFKC(string(mapped))
+	return string(mapped)
 }
 
-// normalizeNFKC is the normalization step of SASLprep. It is the identity for
-// now: see the saslPrep doc comment.
-func normalizeNFKC(s string) string { return s }
+// normalizeNFKC is the normalization step of SASLprep (RFC 4013 §2.2).
+func normalizeNFKC(s string) string { return norm.NFKC.String(s) }
 
 func isASCII(s string) bool {
 	for i := 0; i < len(s); i++ {

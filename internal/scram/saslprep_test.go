@@ -52,3 +52,23 @@ func TestSASLprep(t *testing.T) {
 		})
 	}
 }
+
+func TestSASLprepNormalizesNFKC(t *testing.T) {
+	t.Parallel()
+	cases := []struct{ name, in, want string }{
+		// Compatibility characters fold to their canonical letters.
+		{"ligature", "ﬁné", "finé"},
+		{"full-width", "ｐａｓｓ", "pass"},
+		{"superscript", "x²é", "x2é"},
+		// A decomposed accent composes.
+		{"decomposed", "e\u0301té", "été"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if got := scram.SASLprep(tc.in); got != tc.want {
+				t.Fatalf("saslPrep(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+}
