@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 )
@@ -104,6 +105,11 @@ func (r Reason) String() string {
 	}
 	return "reason(" + strconv.Itoa(int(r)) + ")"
 }
+
+// ErrSessionEnded is returned by Send methods after the session ended
+// (Terminate was sent, the server sent a FATAL error, or the stream ended).
+// It is terminal: the connection cannot be used again.
+var ErrSessionEnded = errors.New("wire: the session has ended")
 
 // ProtocolError reports that the server sent something that is not legal
 // where it arrived. It is terminal: the stream is desynchronized and the

@@ -133,6 +133,7 @@ func (f *Frontend) Desync(r Reason, msgType byte, detail string) error {
 // Mark records the output and request queue so that a multi-message request
 // whose later message is refused can be undone with Rollback.
 type Mark struct {
+	segOpen   bool
 	out       int
 	queue     int
 	seq       uint64
@@ -143,7 +144,7 @@ type Mark struct {
 // Mark returns the current position for Rollback.
 func (f *Frontend) Mark() Mark {
 	t := f.tr
-	return Mark{out: len(f.out), queue: len(t.queue), seq: t.nextSeq, state: t.state, awaitSync: t.awaitSync}
+	return Mark{out: len(f.out), queue: len(t.queue), seq: t.nextSeq, state: t.state, awaitSync: t.awaitSync, segOpen: t.segOpen}
 }
 
 // Rollback undoes every Send since m: the encoded output and the requests
@@ -157,7 +158,7 @@ func (f *Frontend) Rollback(m Mark) {
 	}
 	f.out = f.out[:m.out]
 	t.queue = t.queue[:m.queue]
-	t.nextSeq, t.state, t.awaitSync = m.seq, m.state, m.awaitSync
+	t.nextSeq, t.state, t.awaitSync, t.segOpen = m.seq, m.state, m.awaitSync, m.segOpen
 	if t.head > len(t.queue) {
 		t.head = len(t.queue)
 	}
@@ -220,6 +221,9 @@ func checkName(field, name string) error {
 // Every name and value must be valid UTF-8 without NUL bytes, and
 // client_encoding, if given, must be UTF8.
 func (f *Frontend) SendStartup(params map[string]string) error {
+	if err := f.tr.Err(); err != nil {
+		return err
+	}
 	size := 4 + 1
 	for k, v := range params {
 		if k == "" {
@@ -245,6 +249,9 @@ func (f *Frontend) SendStartup(params map[string]string) error {
 
 // SendPassword encodes a PasswordMessage (cleartext, or the MD5 digest).
 func (f *Frontend) SendPassword(password string) error {
+	if err := f.tr.Err(); err != nil {
+		return err
+	}
 	if len(password) > MaxPasswordLength {
 		return tooLong("password", len(password), MaxPasswordLength)
 	}
@@ -256,6 +263,9 @@ func (f *Frontend) SendPassword(password string) error {
 
 // SendSASLInitialResponse encodes a SASLInitialResponse.
 func (f *Frontend) SendSASLInitialResponse(mechanism string, data []byte) error {
+	if err := f.tr.Err(); err != nil {
+		return err
+	}
 	if err := CheckString("SASL mechanism", mechanism); err != nil {
 		return err
 	}
@@ -267,6 +277,9 @@ func (f *Frontend) SendSASLInitialResponse(mechanism string, data []byte) error 
 
 // SendSASLResponse encodes a SASLResponse.
 func (f *Frontend) SendSASLResponse(data []byte) error {
+	if err := f.tr.Err(); err != nil {
+		return err
+	}
 	if len(data) > MaxAuthToken {
 		return tooLong("SASL message", len(data), MaxAuthToken)
 	}
@@ -280,6 +293,9 @@ func (f *Frontend) SASLVerified() error { return f.tr.SASLVerified() }
 // SendQuery encodes a simple Query. It returns the request's sequence
 // number, which Events carry.
 func (f *Frontend) SendQuery(sql string) (uint64, error) {
+	if err := f.tr.Err(); err != nil {
+		return 0, err
+	}
 	if len(sql) > MaxFrontendBody-1 {
 		return 0, tooLong("query", len(sql), MaxFrontendBody-1)
 	}
@@ -293,6 +309,9 @@ func (f *Frontend) SendQuery(sql string) (uint64, error) {
 
 // SendParse encodes a Parse of statement name.
 func (f *Frontend) SendParse(name, sql string, paramOIDs []uint32) (uint64, error) {
+	if err := f.tr.Err(); err != nil {
+		return 0, err
+	}
 	if err := checkName("statement name", name); err != nil {
 		return 0, err
 	}
@@ -316,6 +335,9 @@ func (f *Frontend) SendParse(name, sql string, paramOIDs []uint32) (uint64, erro
 // paramFormats follows the protocol: empty means all text, one code applies
 // to all, otherwise one per parameter.
 func (f *Frontend) SendBind(portal, statement string, paramFormats []int16, params [][]byte, resultFormats []int16) (uint64, error) {
+	if err := f.tr.Err(); err != nil {
+		return 0, err
+	}
 	if err := checkName("portal name", portal); err != nil {
 		return 0, err
 	}
@@ -357,6 +379,9 @@ func (f *Frontend) SendBind(portal, statement string, paramFormats []int16, para
 
 // SendDescribeStatement encodes a Describe of a prepared statement.
 func (f *Frontend) SendDescribeStatement(name string) (uint64, error) {
+	if err := f.tr.Err(); err != nil {
+		return 0, err
+	}
 	if err := checkName("statement name", name); err != nil {
 		return 0, err
 	}
@@ -368,6 +393,9 @@ func (f *Frontend) SendDescribeStatement(name string) (uint64, error) {
 
 // SendDescribePortal encodes a Describe of a portal.
 func (f *Frontend) SendDescribePortal(name string) (uint64, error) {
+	if err := f.tr.Err(); err != nil {
+		return 0, err
+	}
 	if err := checkName("portal name", name); err != nil {
 		return 0, err
 	}
@@ -379,6 +407,9 @@ func (f *Frontend) SendDescribePortal(name string) (uint64, error) {
 
 // SendExecute encodes an Execute of portal with a row limit (0 = none).
 func (f *Frontend) SendExecute(portal string, maxRows int32) (uint64, error) {
+	if err := f.tr.Err(); err != nil {
+		return 0, err
+	}
 	if err := checkName("portal name", portal); err != nil {
 		return 0, err
 	}
@@ -390,6 +421,9 @@ func (f *Frontend) SendExecute(portal string, maxRows int32) (uint64, error) {
 
 // SendClose encodes a Close of a statement (kind 'S') or portal ('P').
 func (f *Frontend) SendClose(kind byte, name string) (uint64, error) {
+	if err := f.tr.Err(); err != nil {
+		return 0, err
+	}
 	if err := checkName("name", name); err != nil {
 		return 0, err
 	}
@@ -401,6 +435,9 @@ func (f *Frontend) SendClose(kind byte, name string) (uint64, error) {
 
 // SendSync encodes a Sync.
 func (f *Frontend) SendSync() (uint64, error) {
+	if err := f.tr.Err(); err != nil {
+		return 0, err
+	}
 	var seq uint64
 	err := f.encode(&pgproto3.Sync{}, func() (err error) { seq, err = f.tr.SendSync(); return })
 	return seq, err
@@ -408,24 +445,44 @@ func (f *Frontend) SendSync() (uint64, error) {
 
 // SendFlush encodes a Flush.
 func (f *Frontend) SendFlush() error {
+	if err := f.tr.Err(); err != nil {
+		return err
+	}
 	return f.encode(&pgproto3.Flush{}, f.tr.SendFlush)
 }
 
 // SendCopyData encodes a CopyData.
 func (f *Frontend) SendCopyData(data []byte) error {
+	if err := f.tr.Err(); err != nil {
+		return err
+	}
 	if len(data) > MaxFrontendBody {
 		return tooLong("copy data", len(data), MaxFrontendBody)
 	}
-	return f.encode(&pgproto3.CopyData{Data: data}, f.tr.SendCopyData)
+	// Encoded by hand: the generic path allocates a message per call, and
+	// COPY sends one per chunk.
+	if err := f.tr.SendCopyData(); err != nil {
+		return err
+	}
+	n := uint32(4 + len(data))
+	f.out = append(f.out, 'd', byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	f.out = append(f.out, data...)
+	return nil
 }
 
 // SendCopyDone encodes a CopyDone.
 func (f *Frontend) SendCopyDone() error {
+	if err := f.tr.Err(); err != nil {
+		return err
+	}
 	return f.encode(&pgproto3.CopyDone{}, f.tr.SendCopyDone)
 }
 
 // SendCopyFail encodes a CopyFail with the given reason.
 func (f *Frontend) SendCopyFail(reason string) error {
+	if err := f.tr.Err(); err != nil {
+		return err
+	}
 	if len(reason) > 9000 {
 		return tooLong("copy fail reason", len(reason), 9000)
 	}

@@ -150,6 +150,7 @@ type Tracker struct {
 	head      int
 	nextSeq   uint64
 	awaitSync bool // an error or a COPY swallowed the queued Syncs: a new Sync must be sent
+	segOpen   bool // extended requests were queued after the last Sync: only a Sync ends the segment
 
 	// current result shape
 	cols      int // -1 unknown
@@ -235,7 +236,12 @@ func (t *Tracker) unexpected(msgType byte, detail string) *ProtocolError {
 	if detail == "" {
 		detail = MessageName(msgType) + " is not legal " + t.where()
 	}
-	return t.violation(ReasonUnexpectedMessage, msgType, detail)
+	r := ReasonUnexpectedMessage
+	switch t.state {
+	case StateCopyIn, StateCopyOut, StateCopyBoth:
+		r = ReasonCopyState
+	}
+	return t.violation(r, msgType, detail)
 }
 
 // where describes the current position for error details.
@@ -258,6 +264,9 @@ func (t *Tracker) headEntry() *entry {
 func (t *Tracker) refuse(what, why string) error {
 	if t.err != nil {
 		return t.err
+	}
+	if t.state == StateClosed || t.state == StateTerminating {
+		return ErrSessionEnded
 	}
 	return &InputError{Field: what, Offset: -1, Problem: why}
 }
@@ -320,6 +329,8 @@ func (t *Tracker) canQueue(what string) error {
 		return t.err
 	}
 	switch t.state {
+	case StateClosed, StateTerminating:
+		return ErrSessionEnded
 	case StateIdle, StateBusy:
 	default:
 		return t.refuse(what, "not legal in state "+t.state.String())
@@ -352,13 +363,7 @@ func (t *Tracker) push(k entryKind) *entry {
 
 // openSegment reports whether extended-protocol requests are queued without
 // a Sync after them.
-func (t *Tracker) openSegment() bool {
-	if t.head == len(t.queue) {
-		return false
-	}
-	k := t.queue[len(t.queue)-1].kind
-	return k != entrySync && k != entryQuery
-}
+func (t *Tracker) openSegment() bool { return t.segOpen }
 
 // SendQuery records a simple Query. It is refused while extended-protocol
 // requests are queued without a Sync after them (the Query's ReadyForQuery
@@ -383,6 +388,7 @@ func (t *Tracker) SendParse(name string) (uint64, error) {
 		return 0, err
 	}
 	e := t.push(entryParse)
+	t.segOpen = true
 	e.name = name
 	return e.seq, nil
 }
@@ -399,6 +405,7 @@ func (t *Tracker) SendBind(portal, statement string, resultFormats []int16) (uin
 		}
 	}
 	e := t.push(entryBind)
+	t.segOpen = true
 	e.name, e.stmt = portal, statement
 	e.formats = append(e.formats, resultFormats...)
 	return e.seq, nil
@@ -410,6 +417,7 @@ func (t *Tracker) SendDescribeStatement(name string) (uint64, error) {
 		return 0, err
 	}
 	e := t.push(entryDescribeStatement)
+	t.segOpen = true
 	e.name = name
 	return e.seq, nil
 }
@@ -420,6 +428,7 @@ func (t *Tracker) SendDescribePortal(name string) (uint64, error) {
 		return 0, err
 	}
 	e := t.push(entryDescribePortal)
+	t.segOpen = true
 	e.name = name
 	return e.seq, nil
 }
@@ -435,19 +444,21 @@ func (t *Tracker) SendExecute(portal string, maxRows int32) (uint64, error) {
 		return 0, &InputError{Field: "Execute", Offset: -1, Problem: "negative row limit"}
 	}
 	e := t.push(entryExecute)
+	t.segOpen = true
 	e.name, e.maxRows = portal, maxRows
 	return e.seq, nil
 }
 
 // SendClose records a Close of a statement (kind 'S') or portal (kind 'P').
 func (t *Tracker) SendClose(kind byte, name string) (uint64, error) {
-	if kind != 'S' && kind != 'P' {
-		return 0, &InputError{Field: "Close", Offset: -1, Problem: "kind must be 'S' or 'P'"}
-	}
 	if err := t.canQueue("Close"); err != nil {
 		return 0, err
 	}
+	if kind != 'S' && kind != 'P' {
+		return 0, &InputError{Field: "Close", Offset: -1, Problem: "kind must be 'S' or 'P'"}
+	}
 	e := t.push(entryClose)
+	t.segOpen = true
 	e.name = name
 	e.stmt = string(kind)
 	return e.seq, nil
@@ -466,6 +477,7 @@ func (t *Tracker) SendSync() (uint64, error) {
 		return 0, t.refuse("Sync", "not legal in state "+t.state.String())
 	}
 	t.awaitSync = false
+	t.segOpen = false
 	e := t.push(entrySync)
 	return e.seq, nil
 }
@@ -644,8 +656,8 @@ func (t *Tracker) Receive(msg pgproto3.BackendMessage) (Event, error) {
 }
 
 func (t *Tracker) auth(msg pgproto3.BackendMessage) (Event, error) {
-	if t.authWait != 0 || t.saslFinal {
-		return Event{}, t.violation(ReasonAuthentication, typeOf(msg), MessageName(typeOf(msg))+" arrived while the server awaited the client's answer")
+	if typeOf(msg) == 'R' && (t.authWait != 0 || t.saslFinal) {
+		return Event{}, t.violation(ReasonAuthentication, 'R', "an authentication message arrived while the server awaited the client's answer")
 	}
 	if _, ok := msg.(*pgproto3.NegotiateProtocolVersion); !ok {
 		t.gotAuth = true
@@ -800,7 +812,9 @@ func (t *Tracker) pop() {
 	if t.head == len(t.queue) {
 		t.queue = t.queue[:0]
 		t.head = 0
-		if !t.awaitSync {
+		if !t.awaitSync && !t.segOpen {
+			// Only a ReadyForQuery (of a Query or a Sync) empties the
+			// queue with no segment open.
 			t.state = StateIdle
 		}
 	}
@@ -986,6 +1000,10 @@ func (t *Tracker) loadPortal(e *entry) {
 	if p.fmtKnow {
 		t.fmtKnown = true
 		t.formats = append(t.formats[:0], p.formats...)
+		if t.cols < 0 && !t.noRows && len(p.formats) > 1 {
+			// One result format per column fixes the column count.
+			t.cols = len(p.formats)
+		}
 	}
 }
 
@@ -1077,6 +1095,13 @@ func (t *Tracker) query(e *entry, msg pgproto3.BackendMessage) (Event, error) {
 			}
 			return t.ready(e, m)
 		case *pgproto3.CopyInResponse:
+			if t.head+1 < len(t.queue) {
+				// The server reads the queued requests as COPY input: a Query
+				// aborts the copy and is consumed, a Sync is swallowed; their
+				// replies would never come.
+				return Event{}, t.violation(ReasonCopyState, 'G', "COPY FROM STDIN started by a Query that has "+
+					entryNames[t.queue[t.head+1].kind]+" queued after it")
+			}
 			t.startCopy(StateCopyIn, false)
 			return Event{Seq: e.seq}, nil
 		case *pgproto3.CopyOutResponse:
@@ -1139,6 +1164,12 @@ func (t *Tracker) dataRow(m *pgproto3.DataRow) (Event, error) {
 	n := len(m.Values)
 	if t.cols < 0 {
 		t.cols = n
+		if e.kind == entryExecute {
+			// Remember the shape for later Executes of a suspended portal.
+			p := t.portals[e.name]
+			p.known, p.noData, p.cols = true, false, n
+			t.setPortal(e.name, p)
+		}
 	} else if n != t.cols {
 		return Event{}, t.violation(ReasonFieldCountMismatch, 'D', "DataRow with "+strconv.Itoa(n)+" columns, the row description has "+strconv.Itoa(t.cols))
 	}
@@ -1219,7 +1250,10 @@ func (t *Tracker) copyMsg(msg pgproto3.BackendMessage) (Event, error) {
 				// its half: the server cannot complete yet.
 				return Event{}, t.violation(ReasonCopyState, 'C', "CommandComplete before the client ended COPY BOTH")
 			}
-			// Without CopyDone: the server ended the stream (shutdown).
+			// Without CopyDone: the server ended the stream (walsender
+			// shutdown) and will close the connection; only EOF may follow.
+			t.state = StateClosed
+			return Event{Seq: seq, Done: true}, nil
 		}
 		t.endCopy()
 		if t.copyFromX {

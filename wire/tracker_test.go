@@ -1,11 +1,11 @@
 package wire_test
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -41,8 +41,16 @@ type trSnapshot struct {
 func trSnap(d trDriver) trSnapshot {
 	return trSnapshot{
 		state: d.State(), tx: d.TxStatus(), pending: d.Pending(), awaitSync: d.AwaitingSync(),
-		version: d.ProtocolVersion(), err: d.Err(), out: bytes.Clone(d.output()),
+		version: d.ProtocolVersion(), err: d.Err(), out: append([]byte{}, d.output()...),
 	}
+}
+
+var trOpNames = [trOpCount]string{
+	trOpStartup: "StartupMessage", trOpPassword: "PasswordMessage", trOpSASLInit: "SASLInitialResponse",
+	trOpSASLResp: "SASLResponse", trOpSASLVerified: "SASLVerified", trOpQuery: "Query", trOpParse: "Parse",
+	trOpBind: "Bind", trOpDescS: "Describe S", trOpDescP: "Describe P", trOpExec: "Execute", trOpCloseS: "Close S",
+	trOpCloseP: "Close P", trOpSync: "Sync", trOpFlush: "Flush", trOpCopyData: "CopyData", trOpCopyDone: "CopyDone",
+	trOpCopyFail: "CopyFail", trOpTerminate: "Terminate", trOpEOF: "EOF", trOpDesync: "Desync",
 }
 
 func trDescribe(op trOp) string {
@@ -50,11 +58,14 @@ func trDescribe(op trOp) string {
 	case trOpRecv:
 		return "receive " + op.msg
 	case trOpParse, trOpDescS, trOpDescP, trOpCloseS, trOpCloseP:
-		return fmt.Sprintf("send op %d %q", op.kind, op.name)
+		return fmt.Sprintf("send %s %q", trOpNames[op.kind], op.name)
 	case trOpBind:
 		return fmt.Sprintf("send Bind %q %q %v", op.name, op.stmt, trFormatSets[op.formats])
 	case trOpExec:
 		return fmt.Sprintf("send Execute %q %d", op.name, op.maxRows)
+	}
+	if op.kind < trOpCount {
+		return trOpNames[op.kind]
 	}
 	return fmt.Sprintf("op %d", op.kind)
 }
@@ -96,7 +107,7 @@ func trRun(tb testing.TB, d trDriver, steps []trStep) map[string]uint64 {
 		if s.reason != 0 {
 			var pe *wire.ProtocolError
 			require.ErrorAsf(tb, err, &pe, "%s: want a *wire.ProtocolError, got %v", where, err)
-			assert.Equalf(tb, s.reason, pe.Reason, "%s: %v", where, pe)
+			assert.Equalf(tb, s.reason, pe.Reason, "%s: want %s, got %v", where, s.reason, pe)
 			assert.Equalf(tb, before, pe.State, "%s: the error names the state the message arrived in", where)
 			trAssertSticky(tb, d, pe)
 			continue
@@ -121,6 +132,13 @@ func trAssertRefused(tb testing.TB, d trDriver, op trOp, where string) {
 	tb.Helper()
 	before := trSnap(d)
 	_, _, err := d.apply(op)
+	if st := d.State(); st == wire.StateClosed || st == wire.StateTerminating {
+		// After the session ended a refusal is terminal, not a caller
+		// mistake that could be retried.
+		require.ErrorIsf(tb, err, wire.ErrSessionEnded, "%s: want wire.ErrSessionEnded in state %s, got %v", where, st, err)
+		assert.Equalf(tb, before, trSnap(d), "%s: a refused call must change nothing", where)
+		return
+	}
 	var ie *wire.InputError
 	require.ErrorAsf(tb, err, &ie, "%s: want a *wire.InputError, got %v", where, err)
 	assert.Truef(tb, ie.SafeToRetry(), "%s: an InputError is safe to retry", where)
@@ -151,7 +169,7 @@ func trAssertSticky(tb testing.TB, d trDriver, want *wire.ProtocolError) {
 	if assert.ErrorAs(tb, d.Err(), &pe) {
 		assert.Same(tb, want, pe, "Err() returns the first error")
 	}
-	out := bytes.Clone(d.output())
+	out := append([]byte{}, d.output()...)
 	for _, op := range trEveryCall() {
 		_, _, err := d.apply(op)
 		var got *wire.ProtocolError
@@ -159,16 +177,10 @@ func trAssertSticky(tb testing.TB, d trDriver, want *wire.ProtocolError) {
 			assert.Samef(tb, want, got, "after desync, %s returns the first error", trDescribe(op))
 		}
 	}
-	assert.Equal(tb, out, d.output(), "nothing is encoded after desync")
+	assert.Equal(tb, out, append([]byte{}, d.output()...), "nothing is encoded after desync")
 	_, _, err := d.apply(trOp{kind: trOpTerminate})
 	assert.NoError(tb, err)
 	assert.Equal(tb, wire.StateDesynced, d.State(), "Terminate does not leave the desynced state")
-}
-
-// trKnownBug returns a temporary skip reason for matrix cells that fail
-// because of a Tracker bug reported to the lead, or "".
-func trKnownBug(driver string, st trMatrixState, msg string, reason wire.Reason) string {
-	return ""
 }
 
 func TestTrackerLegalityMatrix(t *testing.T) {
@@ -209,12 +221,9 @@ func TestTrackerLegalityMatrix(t *testing.T) {
 							if r, ok := st.except[m.name]; ok {
 								reason = r
 							}
-							if why := trKnownBug(kind, st, m.name, reason); why != "" {
-								t.Skip(why)
-							}
 							var pe *wire.ProtocolError
 							require.ErrorAsf(t, err, &pe, "illegal by %s: want a *wire.ProtocolError, got %v", st.rule, err)
-							assert.Equalf(t, reason, pe.Reason, "rule %s: %v", st.rule, pe)
+							assert.Equalf(t, reason, pe.Reason, "want %s by %s, got %v", reason, st.rule, pe)
 							assert.Equal(t, trTypeOf(t, m.msg), pe.MsgType, "the error names the message type")
 							assert.Equal(t, before, pe.State, "the error names the state the message arrived in")
 							trAssertSticky(t, d, pe)
@@ -256,10 +265,7 @@ func TestTrackerAdmitAgreesWithReceive(t *testing.T) {
 					if r, ok := st.except[m.name]; ok {
 						reason = r
 					}
-					if why := trKnownBug("admit", st, m.name, reason); why != "" {
-						t.Skip(why)
-					}
-					assert.Equalf(t, reason, pe.Reason, "Admit and Receive must agree (%s): %v", st.rule, pe)
+					assert.Equalf(t, reason, pe.Reason, "Admit and Receive must agree (want %s by %s): %v", reason, st.rule, pe)
 					assert.Equal(t, typ, pe.MsgType)
 					assert.Equal(t, wire.StateDesynced, d.State())
 					_, err := d.Receive(m.msg)
@@ -280,9 +286,6 @@ func trRunTraces(t *testing.T, traces []trTrace) {
 			for _, tc := range traces {
 				t.Run(tc.name, func(t *testing.T) {
 					t.Parallel()
-					if tc.bug != "" {
-						t.Skip(tc.bug)
-					}
 					d := trNewDriver(kind, tc.opts, cat)
 					trRun(t, d, tc.steps)
 					assert.Equalf(t, tc.final, d.State(), "final state (%s)", tc.rule)
@@ -419,15 +422,13 @@ func TestTrackerDataRow(t *testing.T) {
 				trR(trDataRow, trOn("E"), busy), trRErr(trDataRow2, wire.ReasonFieldCountMismatch)), final: wire.StateDesynced},
 		{name: "extended: per-column result formats fix the count", rule: "§1.3 Bind result formats: one per column when more than one",
 			steps: trIdle(trBf("B", "", "s1", 3), trE("E", "", 0), trS("S"), trR(trBindComplete, trFin("B"), busy),
-				trRErr(trDataRow3, wire.ReasonFieldCountMismatch)), final: wire.StateDesynced,
-			bug: "BUG: a DataRow whose column count differs from a Bind's per-column result-format count is accepted"},
+				trRErr(trDataRow3, wire.ReasonFieldCountMismatch)), final: wire.StateDesynced},
 		{name: "extended: a suspended portal keeps its column count", rule: "§2.5 Execute: field count = known column count; G9",
 			steps: trIdle(trQ("Q"), trR(trBegin, trOn("Q"), busy), trR(trReadyT, trFin("Q"), idle),
 				trB("B", "p1", "s1"), trE("E1", "p1", 1), trS("S1"),
 				trR(trBindComplete, trFin("B"), busy), trR(trDataRow, trOn("E1"), busy), trR(trSuspended, trFin("E1"), busy),
 				trR(trReadyT, trFin("S1"), idle),
-				trE("E2", "p1", 1), trS("S2"), trRErr(trDataRow2, wire.ReasonFieldCountMismatch)), final: wire.StateDesynced,
-			bug: "BUG: the column count learned from a portal's first DataRow is forgotten at PortalSuspended; the next Execute accepts another count"},
+				trE("E2", "p1", 1), trS("S2"), trRErr(trDataRow2, wire.ReasonFieldCountMismatch)), final: wire.StateDesynced},
 		{name: "simple: NUL byte in a text value", rule: "§4.5: text values never hold NUL",
 			steps: trIdle(trQ("Q"), trR(trRowDesc, trOn("Q"), busy), trRErr(trDataRowNUL, wire.ReasonNULInText)), final: wire.StateDesynced},
 		{name: "simple: invalid UTF-8 in a text value", rule: "§4.6: the session is UTF8",
@@ -532,9 +533,6 @@ func TestTrackerDesyncedRefusesEverything(t *testing.T) {
 	}
 	for _, c := range calls {
 		t.Run(c.name, func(t *testing.T) {
-			if c.name == "Close with kind X" {
-				t.Skip("BUG: Tracker.SendClose checks its kind argument before the stored error and returns *InputError after desync")
-			}
 			err := c.call()
 			var pe *wire.ProtocolError
 			require.ErrorAs(t, err, &pe)
@@ -609,5 +607,54 @@ func TestTrackerSequenceNumbers(t *testing.T) {
 			assert.Equal(t, wire.Event{Seq: seqs[i], Done: true}, ev)
 		}
 		require.Equal(t, wire.StateIdle, d.State())
+	}
+}
+
+// TestTrackerBackendKeyDataLength covers the cancel key length rule: exactly
+// 4 bytes under protocol 3.0, 4 to 256 under 3.2 (§0, §1.1, §5.6).
+func TestTrackerBackendKeyDataLength(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		opts    wire.TrackerOptions // requested version
+		npv     bool                // the server downgrades 3.2 to 3.0 first
+		keyLen  int
+		wantErr bool
+	}{
+		{"3.0, 4 bytes", tr30, false, 4, false},
+		{"3.0, 3 bytes", tr30, false, 3, true},
+		{"3.0, 5 bytes", tr30, false, 5, true},
+		{"3.0, 32 bytes", tr30, false, 32, true},
+		{"3.2, 3 bytes", tr32, false, 3, true},
+		{"3.2, 4 bytes", tr32, false, 4, false},
+		{"3.2, 32 bytes", tr32, false, 32, false},
+		{"3.2, 256 bytes", tr32, false, 256, false},
+		{"3.2, 257 bytes", tr32, false, 257, true},
+		{"3.2 downgraded to 3.0, 4 bytes", tr32, true, 4, false},
+		{"3.2 downgraded to 3.0, 32 bytes", tr32, true, 32, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			d := trNewTrackerDriver(tc.opts, trCatalogue())
+			steps := []trStep{trStartup()}
+			if tc.npv {
+				steps = append(steps, trR(trNPV30, trQuiet, wire.StateAuthStart))
+			}
+			steps = append(steps, trR(trAuthOk, trQuiet, wire.StateAwaitReady))
+			trRun(t, d, steps)
+			ev, err := d.Receive(&pgproto3.BackendKeyData{ProcessID: 9, SecretKey: make([]byte, tc.keyLen)})
+			if !tc.wantErr {
+				require.NoError(t, err)
+				assert.Equal(t, wire.Event{}, ev)
+				assert.Equal(t, wire.StateAwaitReady, d.State())
+				return
+			}
+			var pe *wire.ProtocolError
+			require.ErrorAs(t, err, &pe)
+			assert.Equal(t, wire.ReasonProtocolVersion, pe.Reason)
+			assert.Equal(t, byte('K'), pe.MsgType)
+			trAssertSticky(t, d, pe)
+		})
 	}
 }

@@ -1,0 +1,396 @@
+package wire_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgstrict/pgstrict/wire"
+)
+
+// FuzzTracker drives a Tracker, and a Frontend in lockstep, with a sequence
+// of operations decoded from the input: the first byte selects the options,
+// then each byte below 0x80 is a Send call (with parameters from the bytes
+// after it, see trDecoder) and each byte from 0x80 feeds catalogue message
+// b&0x7f. Properties:
+//   - no panic;
+//   - every error is an *InputError or a *ProtocolError; an *InputError
+//     changes nothing; after the first *ProtocolError the Tracker stays
+//     desynced and every later call returns that same error (pointer);
+//   - State() is always a defined state, Pending() ≥ 0, and in idle
+//     Pending() == 0 and TxStatus ∈ {I, T, E};
+//   - idle is entered, and the transaction status changes, only on a
+//     ReadyForQuery (§2.4, G15);
+//   - sequence numbers grow, Events name issued requests, Done events come
+//     in request order (G1), async events carry no request;
+//   - the Frontend (framing, strict decoding, Admit gate, encoders) agrees
+//     with the bare Tracker on every Event, sequence number, error class and
+//     state.
+func FuzzTracker(f *testing.F) {
+	cat := trCatalogue()
+	idx := trCatalogueIndex(cat)
+	msgs := trMessages(cat)
+	// Seeds: the worked traces, the violation tables and the matrix setups.
+	for _, tc := range append(trTraces(), trFailures()...) {
+		if b, err := trEncode(tc.opts, tc.steps, idx); err == nil {
+			f.Add(b)
+		}
+	}
+	for _, st := range trMatrix() {
+		if b, err := trEncode(st.opts, st.setup, idx); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) == 0 {
+			return
+		}
+		opts := trOptionsFrom(data[0])
+		dec := trDecoder{data: data[1:], cat: cat}
+		tr := &trTrackerDriver{Tracker: wire.NewTracker(opts), msgs: msgs}
+		fe := trFrontendDriverWith(opts, msgs)
+		var first *wire.ProtocolError
+		var maxSeq, lastDone uint64
+		for step := 0; ; step++ {
+			op, ok := dec.next()
+			if !ok {
+				return
+			}
+			before := trSnap(tr)
+			seq, ev, err := tr.apply(op)
+			fseq, fev, ferr := fe.apply(op)
+			what := trDescribe(op)
+
+			// The Frontend agrees with the Tracker.
+			if seq != fseq || ev != fev || trErrClass(err) != trErrClass(ferr) || tr.State() != fe.State() ||
+				tr.Pending() != fe.Pending() || tr.TxStatus() != fe.TxStatus() {
+				t.Fatalf("step %d %s: tracker (%d, %+v, %v, %s) and frontend (%d, %+v, %v, %s) disagree",
+					step, what, seq, ev, err, tr.State(), fseq, fev, ferr, fe.State())
+			}
+
+			var pe *wire.ProtocolError
+			var ie *wire.InputError
+			switch {
+			case err == nil:
+			case errors.As(err, &pe):
+				if first == nil {
+					first = pe
+				} else if pe != first {
+					t.Fatalf("step %d %s: a second ProtocolError %v after %v", step, what, pe, first)
+				}
+			case errors.As(err, &ie):
+				if first != nil {
+					t.Fatalf("step %d %s: InputError %v after desync by %v", step, what, ie, first)
+				}
+				if after := trSnap(tr); !trSameSnapshot(before, after) {
+					t.Fatalf("step %d %s: refused call changed the tracker: %+v → %+v", step, what, before, after)
+				}
+			case errors.Is(err, wire.ErrSessionEnded):
+				if st := tr.State(); st != wire.StateClosed && st != wire.StateTerminating {
+					t.Fatalf("step %d %s: ErrSessionEnded in state %s", step, what, st)
+				}
+			default:
+				t.Fatalf("step %d %s: error of type %T: %v", step, what, err, err)
+			}
+			if first != nil {
+				if op.kind != trOpTerminate && err == nil {
+					t.Fatalf("step %d %s: succeeded after desync by %v", step, what, first)
+				}
+				if tr.State() != wire.StateDesynced || tr.Err() != error(first) {
+					t.Fatalf("step %d %s: state %s, Err %v after desync by %v", step, what, tr.State(), tr.Err(), first)
+				}
+			}
+
+			s := tr.State()
+			isReady := op.kind == trOpRecv && strings.HasPrefix(op.msg, "ReadyForQuery")
+			if s == wire.StateIdle && before.state != wire.StateIdle && !isReady {
+				t.Fatalf("step %d %s: %s → idle without ReadyForQuery (§2.4)", step, what, before.state)
+			}
+			if tr.TxStatus() != before.tx && !isReady {
+				t.Fatalf("step %d %s: transaction status %q → %q without ReadyForQuery (G15)", step, what, byte(before.tx), byte(tr.TxStatus()))
+			}
+			if s <= wire.StateUnknown || s > wire.StateDesynced {
+				t.Fatalf("step %d %s: undefined state %d", step, what, s)
+			}
+			if tr.Pending() < 0 {
+				t.Fatalf("step %d %s: Pending() = %d", step, what, tr.Pending())
+			}
+			if s == wire.StateIdle {
+				if tr.Pending() != 0 {
+					t.Fatalf("step %d %s: idle with %d pending", step, what, tr.Pending())
+				}
+				switch tr.TxStatus() {
+				case wire.TxIdle, wire.TxInBlock, wire.TxFailed:
+				default:
+					t.Fatalf("step %d %s: idle with transaction status %q", step, what, byte(tr.TxStatus()))
+				}
+			}
+
+			if seq != 0 {
+				if seq <= maxSeq {
+					t.Fatalf("step %d %s: sequence number %d after %d", step, what, seq, maxSeq)
+				}
+				maxSeq = seq
+			}
+			if ev.Seq > maxSeq {
+				t.Fatalf("step %d %s: event for request %d, only %d issued", step, what, ev.Seq, maxSeq)
+			}
+			if ev.Async && (ev.Seq != 0 || ev.Done) {
+				t.Fatalf("step %d %s: async event %+v", step, what, ev)
+			}
+			if ev.Done && ev.Seq != 0 {
+				if ev.Seq <= lastDone {
+					t.Fatalf("step %d %s: request %d done after request %d", step, what, ev.Seq, lastDone)
+				}
+				lastDone = ev.Seq + uint64(ev.Skipped)
+			}
+		}
+	})
+}
+
+func trErrClass(err error) string {
+	var pe *wire.ProtocolError
+	var ie *wire.InputError
+	switch {
+	case err == nil:
+		return "nil"
+	case errors.As(err, &pe):
+		return "protocol"
+	case errors.As(err, &ie):
+		return "input"
+	}
+	return "other"
+}
+
+func trSameSnapshot(a, b trSnapshot) bool {
+	return a.state == b.state && a.tx == b.tx && a.pending == b.pending && a.awaitSync == b.awaitSync &&
+		a.version == b.version && a.err == b.err && bytes.Equal(a.out, b.out)
+}
+
+// trScriptedClient answers a server stream the way a simple driver would,
+// so that fuzzed streams reach every state: it answers authentication
+// requests, sends the next batch of requests whenever the session is idle,
+// finishes COPY IN and COPY BOTH, and sends the Sync a skip mode needs.
+type trScriptedClient struct {
+	batch int
+}
+
+func (c *trScriptedClient) react(t testing.TB, f *wire.Frontend, msg pgproto3.BackendMessage) {
+	t.Helper()
+	check := func(err error) {
+		t.Helper()
+		trCheckSendError(t, f, err)
+	}
+	seq := func(_ uint64, err error) { t.Helper(); check(err) }
+	switch msg.(type) {
+	case *pgproto3.AuthenticationCleartextPassword, *pgproto3.AuthenticationMD5Password:
+		check(f.SendPassword("secret"))
+	case *pgproto3.AuthenticationSASL:
+		check(f.SendSASLInitialResponse("SCRAM-SHA-256", []byte("n,,n=,r=nonce")))
+	case *pgproto3.AuthenticationSASLContinue:
+		check(f.SendSASLResponse([]byte("c=biws,r=nonce,p=proof")))
+	case *pgproto3.AuthenticationSASLFinal:
+		check(f.SASLVerified())
+	}
+	switch f.State() {
+	case wire.StateIdle:
+		c.batch++
+		switch c.batch % 8 {
+		case 1:
+			seq(f.SendQuery("select 1"))
+		case 2:
+			seq(f.SendParse("s1", "select $1::text", []uint32{25}))
+			seq(f.SendDescribeStatement("s1"))
+			seq(f.SendSync())
+		case 3:
+			seq(f.SendBind("", "s1", nil, [][]byte{[]byte("x")}, []int16{0}))
+			seq(f.SendDescribePortal(""))
+			seq(f.SendExecute("", 0))
+			seq(f.SendSync())
+		case 4:
+			seq(f.SendParse("", "select 1", nil))
+			seq(f.SendBind("p1", "", nil, nil, []int16{1}))
+			seq(f.SendExecute("p1", 2))
+			seq(f.SendExecute("p1", 2))
+			seq(f.SendClose('P', "p1"))
+			seq(f.SendSync())
+		case 5:
+			seq(f.SendQuery("copy t from stdin"))
+			seq(f.SendQuery("select 2"))
+		case 6:
+			seq(f.SendParse("", "copy t from stdin", nil))
+			seq(f.SendBind("", "", nil, nil, nil))
+			seq(f.SendExecute("", 0))
+			seq(f.SendSync())
+		case 7:
+			seq(f.SendClose('S', "s1"))
+			check(f.SendFlush())
+			seq(f.SendSync())
+		case 0:
+			f.SendTerminate()
+		}
+	case wire.StateCopyIn:
+		check(f.SendCopyData([]byte("1\n")))
+		check(f.SendCopyDone())
+	case wire.StateCopyBoth:
+		check(f.SendCopyData([]byte("r")))
+		check(f.SendCopyDone())
+	}
+	if f.AwaitingSync() && (f.State() == wire.StateBusy || f.State() == wire.StateCopyIn) {
+		seq(f.SendSync())
+	}
+}
+
+// trCheckSendError allows a refusal (the script does not know every
+// state) but no other error than the stored ProtocolError.
+func trCheckSendError(t testing.TB, f *wire.Frontend, err error) {
+	t.Helper()
+	var pe *wire.ProtocolError
+	var ie *wire.InputError
+	switch {
+	case err == nil, errors.As(err, &ie):
+	case errors.As(err, &pe):
+		if f.Err() != error(pe) {
+			t.Fatalf("send returned %v, Err() is %v", pe, f.Err())
+		}
+	default:
+		t.Fatalf("send error of type %T: %v", err, err)
+	}
+}
+
+// trStreamSeeds are server streams for the scripted client: its startup
+// and the replies to its first batches, in several variants.
+func trStreamSeeds(tb testing.TB) [][]byte {
+	tb.Helper()
+	cat := trCatalogue()
+	by := make(map[string]pgproto3.BackendMessage, len(cat))
+	for _, m := range cat {
+		by[m.name] = m.msg
+	}
+	enc := func(names ...string) []byte {
+		var out []byte
+		for _, n := range names {
+			m, ok := by[n]
+			if !ok {
+				tb.Fatalf("no catalogue message %q", n)
+			}
+			var err error
+			if out, err = m.Encode(out); err != nil {
+				tb.Fatalf("encode %s: %v", n, err)
+			}
+		}
+		return out
+	}
+	startup := []string{trAuthOk, trClientEncUTF8, trServerEncUTF8, trServerVer18, trSCSOn, trIDTOn, trKey4, trReadyI}
+	batches := [][]string{
+		{trRowDesc, trDataRow, trSelect1, trReadyI},
+		{trParseComplete, trParamDesc, trRowDesc, trReadyI},
+		{trBindComplete, trRowDesc, trDataRow, trDataRow, trSelect1, trReadyI},
+		{trParseComplete, trBindComplete, trDataRow, trDataRow, trSuspended, trDataRow, trSelect1, trCloseComplete, trReadyT},
+		{trCopyIn, trCopy2, trReadyI, trRowDesc, trDataRow, trSelect1, trReadyI},
+		{trParseComplete, trBindComplete, trCopyIn, trCopy2, trReadyI},
+		{trCloseComplete, trReadyI},
+	}
+	full := enc(startup...)
+	var seeds [][]byte
+	seeds = append(seeds, enc(startup...))
+	for _, b := range batches {
+		full = append(full, enc(b...)...)
+		seeds = append(seeds, bytes.Clone(full))
+	}
+	seeds = append(seeds,
+		enc(trAuthCleartext, trAuthOk, trClientEncUTF8, trReadyI),
+		enc(trAuthMD5, trAuthOk, trClientEncUTF8, trKey4, trReadyI, trError, trReadyI),
+		enc(trAuthSASL, trAuthSASLContinue, trAuthSASLFinal, trAuthOk, trClientEncUTF8, trReadyI),
+		enc(trNPV30, trAuthOk, trClientEncUTF8, trKey4, trReadyI),
+		enc(trAuthOk, trClientEncUTF8, trKey32, trReadyI, trCopyBoth, trCopyData, trCopyDone, trCopy0, trStartRepl, trReadyI),
+		enc(trAuthOk, trClientEncUTF8, trReadyI, trFatal),
+		enc(trAuthOk, trClientEncUTF8, trReadyI, trNotify, trNotice, trTimeZone, trClientEncLatin),
+	)
+	return seeds
+}
+
+// FuzzFrontendStream feeds raw bytes to a Frontend as the server's side of
+// a session with a scripted client, reading until an error. Properties: no
+// panic; every error is io.EOF or a *ProtocolError; io.EOF comes only in a
+// state where the stream may end cleanly (then the session is closed); after
+// a ProtocolError the Frontend is desynced, every later Receive returns the
+// same error, its Offset lies inside the input, and nothing more is encoded.
+func FuzzFrontendStream(f *testing.F) {
+	for _, s := range trStreamSeeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fe := wire.NewFrontend(bytes.NewReader(data), wire.FrontendOptions{
+			// Replication makes CopyBothResponse legal, so COPY BOTH is explored too.
+			Tracker: wire.TrackerOptions{ProtocolVersion: wire.ProtocolVersion32, Replication: true},
+			Reader:  wire.ReaderOptions{BufferSize: 64},
+		})
+		if err := fe.SendStartup(map[string]string{"user": "u", "database": "d", "client_encoding": "UTF8"}); err != nil {
+			t.Fatalf("startup: %v", err)
+		}
+		var client trScriptedClient
+		// Every message takes at least five bytes, so the loop ends.
+		for i := 0; i <= len(data)/5+1; i++ {
+			msg, ev, err := fe.Receive()
+			if err != nil {
+				trCheckStreamEnd(t, fe, err, int64(len(data)))
+				return
+			}
+			if msg == nil {
+				t.Fatalf("Receive returned no message and no error (event %+v)", ev)
+			}
+			s := fe.State()
+			if s <= wire.StateUnknown || s > wire.StateDesynced || s == wire.StateDesynced {
+				t.Fatalf("state %s after a successful Receive", s)
+			}
+			if fe.Pending() < 0 {
+				t.Fatalf("Pending() = %d", fe.Pending())
+			}
+			if s == wire.StateIdle && fe.Pending() != 0 {
+				t.Fatalf("idle with %d pending", fe.Pending())
+			}
+			if !ev.Discard {
+				client.react(t, fe, msg)
+			}
+		}
+		t.Fatalf("Receive did not stop after %d bytes", len(data))
+	})
+}
+
+func trCheckStreamEnd(t testing.TB, fe *wire.Frontend, err error, size int64) {
+	t.Helper()
+	if err == io.EOF {
+		if fe.State() != wire.StateClosed || fe.Err() != nil {
+			t.Fatalf("io.EOF in state %s (Err %v)", fe.State(), fe.Err())
+		}
+		return
+	}
+	var pe *wire.ProtocolError
+	if !errors.As(err, &pe) {
+		t.Fatalf("error of type %T: %v", err, err)
+	}
+	if fe.State() != wire.StateDesynced || fe.Err() != error(pe) {
+		t.Fatalf("after %v: state %s, Err %v", pe, fe.State(), fe.Err())
+	}
+	if pe.Offset < 0 || pe.Offset > size {
+		t.Fatalf("offset %d outside the %d-byte input: %v", pe.Offset, size, pe)
+	}
+	out := append([]byte{}, fe.Output()...)
+	for range 2 {
+		_, _, again := fe.Receive()
+		if again != error(pe) {
+			t.Fatalf("Receive after %v returned %v", pe, again)
+		}
+		if _, serr := fe.SendQuery("select 1"); serr != error(pe) {
+			t.Fatalf("SendQuery after %v returned %v", pe, serr)
+		}
+	}
+	if !bytes.Equal(out, fe.Output()) {
+		t.Fatalf("output grew after desync")
+	}
+}
