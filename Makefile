@@ -9,8 +9,8 @@ TESTFLAGS  ?=
 BENCHFLAGS ?=
 FUZZTIME   ?= 30s
 # The command make demo runs against the throwaway server (DATABASE_URL is set
-# for it). Until package conn exists it only shows that the server is up.
-DEMO_CMD   ?= sh -c 'echo "demo: PostgreSQL is up at $$DATABASE_URL; the demo of package conn is not written yet"'
+# for it): a tour of pgstrict exec, .ci/demo.sh.
+DEMO_CMD   ?= env GO='$(GO)' .ci/demo.sh
 
 # Go files to format: everything but VCS metadata and testdata (which may hold
 # deliberately odd Go sources).

@@ -347,6 +347,12 @@ func (c *Conn) authenticate(ctx context.Context) error {
 			if err := c.fe.SASLVerified(); err != nil {
 				return err
 			}
+		case *pgproto3.NegotiateProtocolVersion:
+			// The Tracker checked it against the requested version; the
+			// floor is the configuration's.
+			if m.NewestMinorProtocol < cfg.MinProtocolVersion {
+				return c.fe.Desync(wire.ReasonProtocolVersion, 'v', "the server offers a protocol version below min_protocol_version")
+			}
 		case *pgproto3.AuthenticationGSS:
 			return &AuthError{Method: "gss", Reason: "GSSAPI authentication is not supported"}
 		case *pgproto3.BackendKeyData:
@@ -372,6 +378,10 @@ func (c *Conn) startupErr(err error) error {
 func (c *Conn) allow(m AuthMethod) error {
 	if !c.cfg.RequireAuth.Allows(m) {
 		return &AuthError{Method: string(m), Reason: "the server asked for a method that require_auth does not allow"}
+	}
+	if c.cfg.ChannelBinding == ChannelBindingRequire && (m == AuthMethodPassword || m == AuthMethodMD5) {
+		// Refuse before the password is sent, not at AuthenticationOk.
+		return &AuthError{Method: string(m), Reason: "channel_binding=require, but the server asked for a method without channel binding"}
 	}
 	return nil
 }

@@ -98,6 +98,10 @@ func (c *Conn) ExecPrepared(ctx context.Context, name string, paramValues [][]by
 }
 
 func (c *Conn) execExtended(ctx context.Context, sd *StatementDescription, reqs ...request) *ResultReader {
+	if c.busy && c.err == nil {
+		// c.rr belongs to the open operation: do not reset it.
+		return &ResultReader{c: c, err: safeToRetry(ErrBusy), done: true}
+	}
 	rr := &c.rr
 	*rr = ResultReader{c: c, fields: rr.fields[:0]}
 	if err := c.begin(ctx); err != nil {
@@ -186,6 +190,9 @@ func (c *Conn) finishExtended(rr *ResultReader) func() {
 			if err != nil {
 				if rr.err == nil {
 					rr.err = err
+				} else if err != rr.err {
+					// The statement failed, then the connection: report both.
+					rr.err = errors.Join(rr.err, err)
 				}
 				return
 			}

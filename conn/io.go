@@ -101,6 +101,27 @@ func (c *Conn) begin(ctx context.Context) error {
 	}
 	c.busy = true
 	c.watch.start(ctx, c.nc)
+	// Bytes that arrived while nothing was outstanding are read now, in the
+	// idle state, where only asynchronous messages are legal: a stale reply
+	// must never be taken for the answer to the request about to be sent.
+	for c.fe.Buffered() > 0 && c.fe.State() == wire.StateIdle {
+		msg, ev, err := c.fe.Receive()
+		if err == nil {
+			c.traceRecv(msg)
+			switch {
+			case ev.Fatal:
+				err = c.die(newPgError(msg.(*pgproto3.ErrorResponse)))
+			case ev.Async:
+				c.handleAsync(msg)
+			}
+		} else {
+			err = c.recvErr(err)
+		}
+		if err != nil {
+			c.end()
+			return safeToRetry(err)
+		}
+	}
 	return nil
 }
 

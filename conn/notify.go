@@ -39,6 +39,11 @@ func (c *Conn) WaitForNotification(ctx context.Context) (*Notification, error) {
 	if err := c.begin(ctx); err != nil {
 		return nil, err
 	}
+	if c.dropped > 0 || len(c.notifications) > 0 {
+		// begin queued notifications that were already buffered.
+		c.end()
+		return c.WaitForNotification(ctx)
+	}
 	defer c.end()
 	for {
 		msg, ev, err := c.fe.Receive()

@@ -259,6 +259,10 @@ type MultiResultReader struct {
 // then idle again, or closed if the drain did not complete (see State). The
 // reader reports the context's error.
 func (c *Conn) Exec(ctx context.Context, sql string) *MultiResultReader {
+	if c.busy && c.err == nil {
+		// c.mrr and c.rr belong to the open operation: do not reset them.
+		return &MultiResultReader{c: c, err: safeToRetry(ErrBusy), done: true}
+	}
 	mrr := &c.mrr
 	*mrr = MultiResultReader{c: c}
 	if err := c.begin(ctx); err != nil {
@@ -309,6 +313,7 @@ func (mrr *MultiResultReader) NextResult() bool {
 			mrr.err = newPgError(m)
 		case *pgproto3.CopyOutResponse, *pgproto3.CopyInResponse:
 			*rr = ResultReader{c: mrr.c, fields: rr.fields[:0], last: mrr.stmtDone}
+			mrr.rr = rr // before the copy ends: stmtDone reads it
 			if _, ok := m.(*pgproto3.CopyOutResponse); ok {
 				rr.discardCopyOut()
 			} else {
@@ -317,7 +322,6 @@ func (mrr *MultiResultReader) NextResult() bool {
 			if rr.err != nil && mrr.err == nil {
 				mrr.err = rr.err
 			}
-			mrr.rr = rr
 			if mrr.c.err != nil {
 				mrr.finish(mrr.c.err)
 			}
@@ -355,6 +359,10 @@ func (mrr *MultiResultReader) finish(err error) {
 	mrr.done = true
 	if mrr.err == nil {
 		mrr.err = err
+	} else if err != nil && err != mrr.err {
+		// A statement error, then the connection failed: report both, so
+		// that the caller sees the connection is gone (ErrClosed).
+		mrr.err = errors.Join(mrr.err, err)
 	}
 	mrr.c.end()
 }

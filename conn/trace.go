@@ -13,8 +13,10 @@ import (
 type TraceOptions struct {
 	// Regress hides volatile fields (timestamps, process IDs, secret keys,
 	// SCRAM nonces and proofs, passwords, the server version and run-time
-	// parameter values reported by the server) so that traces can be
-	// compared with golden files. Zero: show everything but passwords.
+	// parameter values reported by the server, with the length of the
+	// messages that carry them, and table OIDs in row descriptions) so that
+	// traces can be compared with golden files. Zero: show everything but
+	// passwords.
 	Regress bool
 }
 
@@ -74,12 +76,27 @@ func (t *tracer) message(dir byte, msg pgproto3.Message) {
 		size-- // the length word excludes the type byte
 	}
 	b = append(b, dir, '\t')
-	b = strconv.AppendInt(b, int64(size), 10)
+	if t.opts.Regress && regressHidesLength(msg) {
+		b = append(b, "<hidden>"...)
+	} else {
+		b = strconv.AppendInt(b, int64(size), 10)
+	}
 	b = append(b, '\t')
 	b = t.fields(b, msg)
 	b = append(b, '\n')
 	t.buf = b
 	t.w.Write(b)
+}
+
+// regressHidesLength reports whether the length of msg would give away a
+// value that Regress hides: a run-time parameter's value, or the size of the
+// cancel key (which depends on the protocol version).
+func regressHidesLength(msg pgproto3.Message) bool {
+	switch msg.(type) {
+	case *pgproto3.ParameterStatus, *pgproto3.BackendKeyData:
+		return true
+	}
+	return false
 }
 
 func (t *tracer) str(b []byte, s string) []byte { return strconv.AppendQuote(append(b, ' '), s) }
@@ -193,7 +210,11 @@ func (t *tracer) fields(b []byte, msg pgproto3.Message) []byte {
 		b = t.num(append(b, "RowDescription"...), int64(len(m.Fields)))
 		for _, f := range m.Fields {
 			b = t.str(b, string(f.Name))
-			b = t.num(b, int64(f.TableOID))
+			if t.opts.Regress && f.TableOID != 0 {
+				b = append(b, " <hidden>"...) // an OID of this cluster
+			} else {
+				b = t.num(b, int64(f.TableOID))
+			}
 			b = t.num(b, int64(f.TableAttributeNumber))
 			b = t.num(b, int64(f.DataTypeOID))
 			b = t.num(b, int64(f.DataTypeSize))

@@ -837,6 +837,10 @@ func (t *Tracker) skip(e *entry) (Event, error) {
 		t.head = 0
 		t.awaitSync = true
 		t.state = StateBusy
+	} else {
+		// The segment failed, so its Sync only rolls back: the next
+		// non-async message must be its ReadyForQuery (§2.5).
+		t.queue[t.head].phase = phaseErr
 	}
 	return Event{Seq: seq, Done: true, Skipped: n}, nil
 }

@@ -3,13 +3,19 @@ package main
 import (
 	"bytes"
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pgstrict/pgstrict/internal/pgtest"
 )
+
+// TestMain stops the PostgreSQL cluster that the exec tests start.
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // TestMainBinary builds the real binary the way make build does and checks
 // what only a process shows: the -X main.version link flag and the exit

@@ -83,6 +83,7 @@ func newRootCmd(c *cli) *cobra.Command {
 	root.SetOut(c.stdout)
 	root.SetErr(c.stderr)
 	root.AddCommand(
+		newExecCmd(c),
 		newVersionCmd(c),
 	)
 	return root

@@ -200,6 +200,11 @@ func TestCheck(t *testing.T) {
 			want: []wantViolation{{m("fuzz"), "github.com/jackc/pgx/v5/pgxpool", "", "bench/ alone"}},
 		},
 		{
+			name: "pool imports pgtype",
+			pkgs: with("pool", addImports("github.com/jackc/pgx/v5/pgtype")),
+			want: []wantViolation{{m("pool"), "github.com/jackc/pgx/v5/pgtype", "", "pgcopy's row encoders alone"}},
+		},
+		{
 			name: "conn test imports testcontainers",
 			pkgs: with("conn", addTestImports("github.com/testcontainers/testcontainers-go")),
 			want: []wantViolation{{m("conn"), "github.com/testcontainers/testcontainers-go", "test files",

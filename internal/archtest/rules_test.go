@@ -95,9 +95,11 @@ type forbiddenImport struct {
 // forbiddenImports is checked against direct imports only: a dependency's own
 // closure (testcontainers-go pulls in database/sql) is not our import.
 var forbiddenImports = []forbiddenImport{
-	{path: "github.com/jackc/pgx/v5/...", unless: []string{"github.com/jackc/pgx/v5/pgproto3"},
+	{path: "github.com/jackc/pgx/v5/...", unless: []string{"github.com/jackc/pgx/v5/pgproto3", "github.com/jackc/pgx/v5/pgtype"},
 		except: []string{"bench/..."},
 		why:    "only pgx's pgproto3 is used; pgx, pgconn and pgxpool are benchmark baselines imported by bench/ alone"},
+	{path: "github.com/jackc/pgx/v5/pgtype", except: []string{"copy/...", "bench/..."},
+		why: "pgx's pgtype codecs serve pgcopy's row encoders alone"},
 	{path: "database/sql/...", except: []string{"bench/..."},
 		why: "no other PostgreSQL client than our own; database/sql is a benchmark baseline imported by bench/ alone"},
 	{path: "github.com/testcontainers/testcontainers-go/...", except: []string{"internal/pgtest/..."},

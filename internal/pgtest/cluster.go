@@ -190,7 +190,9 @@ func (c *Cluster) URL(role Role, dbname string, params ...string) string {
 	}
 	u.Path = "/" + dbname
 	u.RawPath = ""
-	u.RawQuery = query.Encode()
+	// url.Values encodes a space as '+', which libpq (and conn.ParseConfig)
+	// read literally in a URI: use %20.
+	u.RawQuery = strings.ReplaceAll(query.Encode(), "+", "%20")
 	return u.String()
 }
 
