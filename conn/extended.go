@@ -125,7 +125,7 @@ func (c *Conn) execExtended(ctx context.Context, sd *StatementDescription, reqs 
 		rr.err, rr.done = err, true
 		return rr
 	}
-	rr.last = c.finishExtended(rr)
+	rr.owner = ownerExtended
 	if sd != nil {
 		rr.fields = append(rr.fields, sd.Fields...)
 		for i := range rr.fields {
@@ -176,11 +176,11 @@ func formatFor(formats []int16, i int) int16 {
 	return formats[i]
 }
 
-// finishExtended returns the end hook of an extended-protocol result: it
-// reads up to ReadyForQuery (a commit failure at Sync becomes the result's
-// error) and ends the operation.
-func (c *Conn) finishExtended(rr *ResultReader) func() {
-	return func() {
+// finishExtended ends an extended-protocol result: it reads up to
+// ReadyForQuery (a commit failure at Sync becomes the result's error) and
+// ends the operation.
+func (c *Conn) finishExtended(rr *ResultReader) {
+	{
 		defer c.end()
 		if c.err != nil || c.fe.State() == wire.StateIdle {
 			return

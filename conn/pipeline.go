@@ -270,17 +270,7 @@ func (p *Pipeline) readSync() (any, error) {
 func (p *Pipeline) readRows(r *pipeReq) (any, error) {
 	rr := &p.rr
 	*rr = ResultReader{c: p.c, fields: rr.fields[:0]}
-	rr.last = func() {
-		p.head++
-		if rr.err != nil {
-			var pe *PgError
-			if errors.As(rr.err, &pe) {
-				p.skip = true
-			} else {
-				p.fail(rr.err)
-			}
-		}
-	}
+	rr.owner, rr.pipe = ownerPipeline, p
 	if r.sd != nil {
 		rr.fields = append(rr.fields, r.sd.Fields...)
 		for i := range rr.fields {
@@ -306,6 +296,19 @@ func (p *Pipeline) readRows(r *pipeReq) (any, error) {
 			p.c.pushback = msg
 		}
 		return rr, nil
+	}
+}
+
+// resultDone advances past a request whose result reader ended.
+func (p *Pipeline) resultDone(rr *ResultReader) {
+	p.head++
+	if rr.err != nil {
+		var pe *PgError
+		if errors.As(rr.err, &pe) {
+			p.skip = true
+		} else {
+			p.fail(rr.err)
+		}
 	}
 }
 

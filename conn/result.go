@@ -78,6 +78,18 @@ func (t CommandTag) Command() string {
 	}
 }
 
+// resultOwner says what ends with a result: nothing, a statement of a
+// simple Query, an extended-protocol operation, or a pipeline request. (A
+// field instead of a callback: a closure per query would allocate.)
+type resultOwner uint8
+
+const (
+	ownerNone resultOwner = iota
+	ownerMulti
+	ownerExtended
+	ownerPipeline
+)
+
 // ResultReader streams the rows of one result. Values returned by Values
 // alias the connection's read buffer and are valid only until the next call
 // to NextRow or Close; copy what you keep. A ResultReader is not safe for
@@ -90,7 +102,9 @@ type ResultReader struct {
 	err    error
 	done   bool   // the result's last message was read
 	rows   bool   // the result can have rows (a RowDescription was seen or is known)
-	last   func() // called once when the result is done (ends the operation or advances its owner)
+	owner  resultOwner // what happens once when the result is done
+	mrr    *MultiResultReader
+	pipe   *Pipeline
 	ended  bool
 }
 
@@ -169,9 +183,17 @@ func (rr *ResultReader) fail(err error) {
 func (rr *ResultReader) finish() {
 	rr.done = true
 	rr.values = nil
-	if !rr.ended && rr.last != nil {
-		rr.ended = true
-		rr.last()
+	if rr.ended {
+		return
+	}
+	rr.ended = true
+	switch rr.owner {
+	case ownerMulti:
+		rr.mrr.stmtDone()
+	case ownerExtended:
+		rr.c.finishExtended(rr)
+	case ownerPipeline:
+		rr.pipe.resultDone(rr)
 	}
 }
 
@@ -297,7 +319,7 @@ func (mrr *MultiResultReader) NextResult() bool {
 		rr := &mrr.c.rr
 		switch m := msg.(type) {
 		case *pgproto3.RowDescription:
-			*rr = ResultReader{c: mrr.c, fields: copyFields(rr.fields, m.Fields), rows: true, last: mrr.stmtDone}
+			*rr = ResultReader{c: mrr.c, fields: copyFields(rr.fields, m.Fields), rows: true, owner: ownerMulti, mrr: mrr}
 			mrr.rr = rr
 			return true
 		case *pgproto3.CommandComplete:
@@ -312,7 +334,7 @@ func (mrr *MultiResultReader) NextResult() bool {
 		case *pgproto3.ErrorResponse:
 			mrr.err = newPgError(m)
 		case *pgproto3.CopyOutResponse, *pgproto3.CopyInResponse:
-			*rr = ResultReader{c: mrr.c, fields: rr.fields[:0], last: mrr.stmtDone}
+			*rr = ResultReader{c: mrr.c, fields: rr.fields[:0], owner: ownerMulti, mrr: mrr}
 			mrr.rr = rr // before the copy ends: stmtDone reads it
 			if _, ok := m.(*pgproto3.CopyOutResponse); ok {
 				rr.discardCopyOut()

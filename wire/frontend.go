@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"encoding/binary"
 	"errors"
 	"io"
 	"strconv"
@@ -205,6 +206,27 @@ func (f *Frontend) encode(msg pgproto3.FrontendMessage, track func() error) erro
 	return nil
 }
 
+// begin appends a message type and a length placeholder and returns the
+// message's offset for finish. The hot messages are encoded by hand: the
+// generic pgproto3 path boxes each message in an interface and allocates.
+func (f *Frontend) begin(typ byte) int {
+	at := len(f.out)
+	f.out = append(f.out, typ, 0, 0, 0, 0)
+	return at
+}
+
+// finish writes the length word of the message that begins at at.
+func (f *Frontend) finish(at int) {
+	binary.BigEndian.PutUint32(f.out[at+1:], uint32(len(f.out)-at-1))
+}
+
+// objectMessage appends a Describe or Close: type, object kind, name.
+func (f *Frontend) objectMessage(typ, kind byte, name string) {
+	at := f.begin(typ)
+	f.out = append(append(append(f.out, kind), name...), 0)
+	f.finish(at)
+}
+
 func tooLong(field string, n, max int) error {
 	return &InputError{Field: field, Offset: -1, Problem: strconv.Itoa(n) + " bytes is over the limit of " + strconv.Itoa(max)}
 }
@@ -302,9 +324,14 @@ func (f *Frontend) SendQuery(sql string) (uint64, error) {
 	if err := CheckString("query", sql); err != nil {
 		return 0, err
 	}
-	var seq uint64
-	err := f.encode(&pgproto3.Query{String: sql}, func() (err error) { seq, err = f.tr.SendQuery(); return })
-	return seq, err
+	seq, err := f.tr.SendQuery()
+	if err != nil {
+		return 0, err
+	}
+	at := f.begin('Q')
+	f.out = append(append(f.out, sql...), 0)
+	f.finish(at)
+	return seq, nil
 }
 
 // SendParse encodes a Parse of statement name.
@@ -324,10 +351,19 @@ func (f *Frontend) SendParse(name, sql string, paramOIDs []uint32) (uint64, erro
 	if len(paramOIDs) > MaxParams {
 		return 0, tooLong("parameter types", len(paramOIDs), MaxParams)
 	}
-	var seq uint64
-	err := f.encode(&pgproto3.Parse{Name: name, Query: sql, ParameterOIDs: paramOIDs},
-		func() (err error) { seq, err = f.tr.SendParse(name); return })
-	return seq, err
+	seq, err := f.tr.SendParse(name)
+	if err != nil {
+		return 0, err
+	}
+	at := f.begin('P')
+	f.out = append(append(f.out, name...), 0)
+	f.out = append(append(f.out, sql...), 0)
+	f.out = binary.BigEndian.AppendUint16(f.out, uint16(len(paramOIDs)))
+	for _, o := range paramOIDs {
+		f.out = binary.BigEndian.AppendUint32(f.out, o)
+	}
+	f.finish(at)
+	return seq, nil
 }
 
 // SendBind encodes a Bind of portal to statement. Parameters whose format
@@ -370,11 +406,32 @@ func (f *Frontend) SendBind(portal, statement string, paramFormats []int16, para
 	if size > MaxFrontendBody {
 		return 0, tooLong("bind message", size, MaxFrontendBody)
 	}
-	var seq uint64
-	msg := pgproto3.Bind{DestinationPortal: portal, PreparedStatement: statement, ParameterFormatCodes: paramFormats,
-		Parameters: params, ResultFormatCodes: resultFormats}
-	err := f.encode(&msg, func() (err error) { seq, err = f.tr.SendBind(portal, statement, resultFormats); return })
-	return seq, err
+	seq, err := f.tr.SendBind(portal, statement, resultFormats)
+	if err != nil {
+		return 0, err
+	}
+	at := f.begin('B')
+	f.out = append(append(f.out, portal...), 0)
+	f.out = append(append(f.out, statement...), 0)
+	f.out = binary.BigEndian.AppendUint16(f.out, uint16(len(paramFormats)))
+	for _, fc := range paramFormats {
+		f.out = binary.BigEndian.AppendUint16(f.out, uint16(fc))
+	}
+	f.out = binary.BigEndian.AppendUint16(f.out, uint16(len(params)))
+	for _, p := range params {
+		if p == nil {
+			f.out = binary.BigEndian.AppendUint32(f.out, 0xFFFFFFFF)
+			continue
+		}
+		f.out = binary.BigEndian.AppendUint32(f.out, uint32(len(p)))
+		f.out = append(f.out, p...)
+	}
+	f.out = binary.BigEndian.AppendUint16(f.out, uint16(len(resultFormats)))
+	for _, fc := range resultFormats {
+		f.out = binary.BigEndian.AppendUint16(f.out, uint16(fc))
+	}
+	f.finish(at)
+	return seq, nil
 }
 
 // SendDescribeStatement encodes a Describe of a prepared statement.
@@ -385,10 +442,12 @@ func (f *Frontend) SendDescribeStatement(name string) (uint64, error) {
 	if err := checkName("statement name", name); err != nil {
 		return 0, err
 	}
-	var seq uint64
-	err := f.encode(&pgproto3.Describe{ObjectType: 'S', Name: name},
-		func() (err error) { seq, err = f.tr.SendDescribeStatement(name); return })
-	return seq, err
+	seq, err := f.tr.SendDescribeStatement(name)
+	if err != nil {
+		return 0, err
+	}
+	f.objectMessage('D', 'S', name)
+	return seq, nil
 }
 
 // SendDescribePortal encodes a Describe of a portal.
@@ -399,10 +458,12 @@ func (f *Frontend) SendDescribePortal(name string) (uint64, error) {
 	if err := checkName("portal name", name); err != nil {
 		return 0, err
 	}
-	var seq uint64
-	err := f.encode(&pgproto3.Describe{ObjectType: 'P', Name: name},
-		func() (err error) { seq, err = f.tr.SendDescribePortal(name); return })
-	return seq, err
+	seq, err := f.tr.SendDescribePortal(name)
+	if err != nil {
+		return 0, err
+	}
+	f.objectMessage('D', 'P', name)
+	return seq, nil
 }
 
 // SendExecute encodes an Execute of portal with a row limit (0 = none).
@@ -413,10 +474,15 @@ func (f *Frontend) SendExecute(portal string, maxRows int32) (uint64, error) {
 	if err := checkName("portal name", portal); err != nil {
 		return 0, err
 	}
-	var seq uint64
-	err := f.encode(&pgproto3.Execute{Portal: portal, MaxRows: uint32(maxRows)},
-		func() (err error) { seq, err = f.tr.SendExecute(portal, maxRows); return })
-	return seq, err
+	seq, err := f.tr.SendExecute(portal, maxRows)
+	if err != nil {
+		return 0, err
+	}
+	at := f.begin('E')
+	f.out = append(append(f.out, portal...), 0)
+	f.out = binary.BigEndian.AppendUint32(f.out, uint32(maxRows))
+	f.finish(at)
+	return seq, nil
 }
 
 // SendClose encodes a Close of a statement (kind 'S') or portal ('P').
@@ -427,10 +493,12 @@ func (f *Frontend) SendClose(kind byte, name string) (uint64, error) {
 	if err := checkName("name", name); err != nil {
 		return 0, err
 	}
-	var seq uint64
-	err := f.encode(&pgproto3.Close{ObjectType: kind, Name: name},
-		func() (err error) { seq, err = f.tr.SendClose(kind, name); return })
-	return seq, err
+	seq, err := f.tr.SendClose(kind, name)
+	if err != nil {
+		return 0, err
+	}
+	f.objectMessage('C', kind, name)
+	return seq, nil
 }
 
 // SendSync encodes a Sync.
@@ -438,9 +506,12 @@ func (f *Frontend) SendSync() (uint64, error) {
 	if err := f.tr.Err(); err != nil {
 		return 0, err
 	}
-	var seq uint64
-	err := f.encode(&pgproto3.Sync{}, func() (err error) { seq, err = f.tr.SendSync(); return })
-	return seq, err
+	seq, err := f.tr.SendSync()
+	if err != nil {
+		return 0, err
+	}
+	f.out = append(f.out, 'S', 0, 0, 0, 4)
+	return seq, nil
 }
 
 // SendFlush encodes a Flush.
@@ -448,7 +519,11 @@ func (f *Frontend) SendFlush() error {
 	if err := f.tr.Err(); err != nil {
 		return err
 	}
-	return f.encode(&pgproto3.Flush{}, f.tr.SendFlush)
+	if err := f.tr.SendFlush(); err != nil {
+		return err
+	}
+	f.out = append(f.out, 'H', 0, 0, 0, 4)
+	return nil
 }
 
 // SendCopyData encodes a CopyData.
@@ -475,7 +550,11 @@ func (f *Frontend) SendCopyDone() error {
 	if err := f.tr.Err(); err != nil {
 		return err
 	}
-	return f.encode(&pgproto3.CopyDone{}, f.tr.SendCopyDone)
+	if err := f.tr.SendCopyDone(); err != nil {
+		return err
+	}
+	f.out = append(f.out, 'c', 0, 0, 0, 4)
+	return nil
 }
 
 // SendCopyFail encodes a CopyFail with the given reason.
