@@ -45,4 +45,24 @@ step 'pgstrict exec --trace: the protocol messages of select 1'
 step 'pgstrict exec --json: one object per row, then the command tag'
 "$bin" exec --json "select n as id, 'item ' || n as name, nullif(n, 2) as maybe from generate_series(1, 3) as n" 2>&1
 
+step 'pgstrict replicate: the changes of a logical replication slot as JSON lines'
+# A replication connection needs a role with REPLICATION: the sandbox's
+# pgstrict_repl (its fixed test password), on the same server and database.
+repl_url=$(printf '%s' "$DATABASE_URL" | sed 's#://[^@]*@#://pgstrict_repl:pgstrict-repl-secret@#')
+"$bin" exec 'create table demo_cdc (id int primary key, item text, qty int)' \
+	'create publication demo_cdc_pub for table demo_cdc' \
+	"select slot_name from pg_create_logical_replication_slot('demo_cdc', 'pgoutput')" 2>&1
+"$bin" exec "insert into demo_cdc values (1, 'apple', 3), (2, 'pear', null)" \
+	'update demo_cdc set qty = 5 where id = 1' \
+	'delete from demo_cdc where id = 2' 2>&1
+"$bin" replicate --url "$repl_url" --slot demo_cdc --publication demo_cdc_pub --max-changes 4 --timeout 30s 2>&1
+# DROP_REPLICATION_SLOT ... WAIT on a replication connection waits until the
+# walsender of the run above has released the slot.
+case $repl_url in
+*\?*) drop_url="$repl_url&replication=database" ;;
+*) drop_url="$repl_url?replication=database" ;;
+esac
+"$bin" exec --url "$drop_url" 'DROP_REPLICATION_SLOT demo_cdc WAIT' 2>&1
+"$bin" exec 'drop publication demo_cdc_pub' 'drop table demo_cdc' 2>&1
+
 printf '\ndemo: done\n'

@@ -100,8 +100,8 @@ type ResultReader struct {
 	values [][]byte
 	tag    CommandTag
 	err    error
-	done   bool   // the result's last message was read
-	rows   bool   // the result can have rows (a RowDescription was seen or is known)
+	done   bool        // the result's last message was read
+	rows   bool        // the result can have rows (a RowDescription was seen or is known)
 	owner  resultOwner // what happens once when the result is done
 	mrr    *MultiResultReader
 	pipe   *Pipeline
@@ -348,12 +348,62 @@ func (mrr *MultiResultReader) NextResult() bool {
 				mrr.finish(mrr.c.err)
 			}
 			return true
+		case *pgproto3.CopyBothResponse:
+			// START_REPLICATION through Exec: there is no consumer for the
+			// stream, so end it at once (package replication streams it).
+			*rr = ResultReader{c: mrr.c, fields: rr.fields[:0], owner: ownerMulti, mrr: mrr}
+			mrr.rr = rr
+			rr.endCopyBoth()
+			if rr.err != nil && mrr.err == nil {
+				mrr.err = rr.err
+			}
+			if mrr.c.err != nil {
+				mrr.finish(mrr.c.err)
+			}
+			return true
 		case *pgproto3.ReadyForQuery:
 			mrr.finish(nil)
 			return false
 		}
 	}
 	return false
+}
+
+// endCopyBoth ends a COPY BOTH started through a query API: it sends
+// CopyDone and discards what the server still sends up to the first
+// CommandComplete of the completion sequence.
+func (rr *ResultReader) endCopyBoth() {
+	if err := rr.c.fe.SendCopyDone(); err != nil {
+		rr.fail(rr.c.die(err))
+		return
+	}
+	rr.c.traceSend(&pgproto3.CopyDone{})
+	if err := rr.c.flush(); err != nil {
+		rr.fail(err)
+		return
+	}
+	for {
+		msg, _, err := rr.c.recv()
+		if err != nil {
+			rr.fail(err)
+			return
+		}
+		switch m := msg.(type) {
+		case *pgproto3.CopyData, *pgproto3.CopyDone:
+		case *pgproto3.RowDescription:
+			// Physical end of timeline: a result set precedes the tags.
+			rr.fields = copyFields(rr.fields, m.Fields)
+		case *pgproto3.DataRow:
+		case *pgproto3.CommandComplete:
+			rr.tag = CommandTag{s: string(m.CommandTag)}
+			rr.finish()
+			return
+		case *pgproto3.ErrorResponse:
+			rr.err = newPgError(m)
+			rr.finish()
+			return
+		}
+	}
 }
 
 // stmtDone runs when a row-returning statement's result ends.

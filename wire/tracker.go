@@ -512,10 +512,6 @@ func (t *Tracker) SendCopyDone() error {
 		return t.refuse("CopyDone", "the connection is not copying data to the server")
 	}
 	t.clientEnd = true
-	if t.state == StateCopyBoth && t.serverEnd {
-		// Both halves are closed: the command completion follows.
-		t.endCopy()
-	}
 	return nil
 }
 
@@ -574,7 +570,8 @@ func (t *Tracker) Admit(typ byte, _ int) *ProtocolError {
 	case StateCopyIn:
 		ok = typ == 'N' || typ == 'S' || typ == 'A' || typ == 'E' || typ == 'C'
 	case StateCopyOut, StateCopyBoth:
-		ok = typ == 'd' || typ == 'c' || typ == 'C' || typ == 'E' || typ == 'N' || typ == 'S' || typ == 'A'
+		ok = typ == 'd' || typ == 'c' || typ == 'C' || typ == 'E' || typ == 'N' || typ == 'S' || typ == 'A' ||
+			(typ == 'T' && t.closingBoth())
 	case StateBusy:
 		switch typ {
 		case 'd', 'c', 'V', 'K', 'R', 'v':
@@ -1200,6 +1197,17 @@ func (t *Tracker) startCopy(kind State, fromExecute bool) {
 	}
 }
 
+// closingBoth reports that both halves of COPY BOTH are closed and the
+// command completion is awaited. A walsender may still send CopyData then:
+// after its own CopyDone it sends a keepalive when the client's last status
+// update is behind its send position (walsender.c WalSndWaitForWal), and it
+// finishes the output of a transaction it was decoding. The completion
+// starts with the end-of-timeline RowDescription or the first
+// CommandComplete.
+func (t *Tracker) closingBoth() bool {
+	return t.state == StateCopyBoth && t.clientEnd && t.serverEnd
+}
+
 // endCopy leaves the COPY sub-state for the head entry's normal grammar.
 func (t *Tracker) endCopy() {
 	t.state = StateBusy
@@ -1222,7 +1230,7 @@ func (t *Tracker) copyMsg(msg pgproto3.BackendMessage) (Event, error) {
 		e.phase = phaseErr
 		return Event{Seq: seq}, nil
 	case *pgproto3.CopyData:
-		if t.state == StateCopyIn || t.serverEnd {
+		if t.state == StateCopyIn || (t.serverEnd && !t.closingBoth()) {
 			return Event{}, t.violation(ReasonCopyState, 'd', "CopyData "+t.copyWhere())
 		}
 		return Event{Seq: seq}, nil
@@ -1231,10 +1239,13 @@ func (t *Tracker) copyMsg(msg pgproto3.BackendMessage) (Event, error) {
 			return Event{}, t.violation(ReasonCopyState, 'c', "CopyDone "+t.copyWhere())
 		}
 		t.serverEnd = true
-		if t.state == StateCopyBoth && t.clientEnd {
-			t.endCopy()
-		}
 		return Event{Seq: seq}, nil
+	case *pgproto3.RowDescription:
+		if t.closingBoth() {
+			// A physical stream's end-of-timeline result set.
+			t.endCopy()
+			return t.busy(msg)
+		}
 	case *pgproto3.CommandComplete:
 		switch t.state {
 		case StateCopyIn:
@@ -1249,15 +1260,18 @@ func (t *Tracker) copyMsg(msg pgproto3.BackendMessage) (Event, error) {
 				return Event{}, t.violation(ReasonCopyState, 'C', "CommandComplete before CopyDone in COPY TO STDOUT")
 			}
 		case StateCopyBoth:
-			if t.serverEnd {
+			if t.serverEnd && !t.clientEnd {
 				// CopyDone from the server, but the client has not ended
 				// its half: the server cannot complete yet.
 				return Event{}, t.violation(ReasonCopyState, 'C', "CommandComplete before the client ended COPY BOTH")
 			}
-			// Without CopyDone: the server ended the stream (walsender
-			// shutdown) and will close the connection; only EOF may follow.
-			t.state = StateClosed
-			return Event{Seq: seq, Done: true}, nil
+			if !t.serverEnd {
+				// Without CopyDone: the server ended the stream (walsender
+				// shutdown) and will close the connection; only EOF may
+				// follow.
+				t.state = StateClosed
+				return Event{Seq: seq, Done: true}, nil
+			}
 		}
 		t.endCopy()
 		if t.copyFromX {

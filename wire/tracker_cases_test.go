@@ -1335,9 +1335,25 @@ func trMatrix() []trMatrixState {
 				trCD(), trCc()),
 			legal: trJoin(trAsyncSet(wire.StateCopyBoth), map[string]trOutcome{
 				trCopyData: trReplyTo(wire.StateCopyBoth),
-				trCopyDone: trReplyTo(busy),
-				trSelect1:  trDoneTo(wire.StateClosed), // C without the server's c: shutdown (§6.3)
+				trCopyDone: trReplyTo(wire.StateCopyBoth), // both halves closed: the completion follows
+				trSelect1:  trDoneTo(wire.StateClosed),    // C without the server's c: shutdown (§6.3)
 				trError:    trReplyTo(busy),
+			}),
+			reason: wire.ReasonCopyState,
+		},
+		{
+			name: "COPY BOTH with both halves closed",
+			rule: "§6.3 as real walsenders behave: CopyData (a keepalive, the rest of a decoded transaction) may follow the " +
+				"server's c until the completion, which starts with the end-of-timeline T or the first C",
+			opts: trRepl,
+			setup: trIdle(trQ("head"), trR(trCopyBoth, trOn("head"), wire.StateCopyBoth),
+				trCD(), trCc(), trR(trCopyDone, trOn("head"), wire.StateCopyBoth)),
+			legal: trJoin(trAsyncSet(wire.StateCopyBoth), map[string]trOutcome{
+				trCopyData:     trReplyTo(wire.StateCopyBoth),
+				trRowDesc:      trReplyTo(busy),
+				trRowDesc2Text: trReplyTo(busy),
+				trSelect1:      trReplyTo(busy),
+				trError:        trReplyTo(busy),
 			}),
 			reason: wire.ReasonCopyState,
 		},
@@ -1764,7 +1780,8 @@ func trTraces() []trTrace {
 				trRefuse(trCD()),
 				trRefuse(trCf()),
 				trR(trCopyData, trOn("Q"), wire.StateCopyBoth), // already in flight
-				trR(trCopyDone, trOn("Q"), busy),
+				trR(trCopyDone, trOn("Q"), wire.StateCopyBoth),
+				trR(trCopyData, trOn("Q"), wire.StateCopyBoth), // a keepalive after the server's c (walsender.c)
 				trR(trCopy0, trOn("Q"), busy),
 				trR(trStartRepl, trOn("Q"), busy),
 				trR(trReadyI, trFin("Q"), idle),
@@ -1781,7 +1798,7 @@ func trTraces() []trTrace {
 				trR(trCopyDone, trOn("Q"), wire.StateCopyBoth),
 				trCD(), // the client may keep sending its half (G14)
 				trCc(),
-				trCheck(func(tb testing.TB, v trView) { tb.Helper(); trStateIs(tb, v, busy) }),
+				trCheck(func(tb testing.TB, v trView) { tb.Helper(); trStateIs(tb, v, wire.StateCopyBoth) }),
 				trR(trRowDesc2Text, trOn("Q"), busy),
 				trR(trDataRow2, trOn("Q"), busy),
 				trR(trSelect1, trOn("Q"), busy),
@@ -1968,7 +1985,8 @@ func trFailures() []trTrace {
 			final: wire.StateIdle, tx: wire.TxIdle},
 		{name: "CopyFail in COPY BOTH", rule: "§2.7 CopyBoth: the client sends d* then c", opts: trRepl,
 			steps: trIdle(trQ("Q"), trR(trCopyBoth, trOn("Q"), wire.StateCopyBoth), trRefuse(trCf()), trCD(), trCc(),
-				trR(trCopyDone, trOn("Q"), wire.StateBusy), trR(trReadyI, trFin("Q"), wire.StateIdle)),
+				trR(trCopyDone, trOn("Q"), wire.StateCopyBoth), trR(trCopy0, trOn("Q"), wire.StateBusy),
+				trR(trReadyI, trFin("Q"), wire.StateIdle)),
 			final: wire.StateIdle, tx: wire.TxIdle},
 		{name: "copy data after the client ended COPY IN", rule: "§2.7 CopyIn: exactly one of c / f ends the client side",
 			steps: trIdle(trQ("Q"), trR(trCopyIn, trOn("Q"), wire.StateCopyIn), trCc(), trRefuse(trCD()), trRefuse(trCc()),

@@ -84,6 +84,7 @@ func newRootCmd(c *cli) *cobra.Command {
 	root.SetErr(c.stderr)
 	root.AddCommand(
 		newExecCmd(c),
+		newReplicateCmd(c),
 		newVersionCmd(c),
 	)
 	return root
