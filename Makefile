@@ -18,9 +18,9 @@ GOFILES = $(shell find . -name '*.go' -not -path './.git/*' -not -path '*/testda
 
 .PHONY: bench build ci demo fmt fuzz fuzz-smoke golden-update lint test test-short
 
-## bench: run every benchmark once, with allocations
+## bench: run bench/ side by side (-count=6), print the ratios pgstrict/baseline (BENCHFLAGS: benchtable flags)
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem $(BENCHFLAGS) ./...
+	$(GO) run ./bench/cmd/benchtable -go '$(GO)' $(BENCHFLAGS)
 
 ## build: build bin/pgstrict with the version from git describe (or VERSION=)
 build:
