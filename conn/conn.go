@@ -219,7 +219,9 @@ func (c *Conn) startup(ctx context.Context, useTLS bool) error {
 	if err := c.fe.SendStartup(params); err != nil {
 		return err
 	}
-	c.traceSend(&pgproto3.StartupMessage{ProtocolVersion: cfg.MaxProtocolVersion, Parameters: params})
+	if c.tr != nil {
+		c.traceSend(&pgproto3.StartupMessage{ProtocolVersion: cfg.MaxProtocolVersion, Parameters: params})
+	}
 	if err := c.flush(); err != nil {
 		return err
 	}
@@ -336,7 +338,9 @@ func (c *Conn) authenticate(ctx context.Context) error {
 			if err := c.fe.SendSASLResponse(resp); err != nil {
 				return err
 			}
-			c.traceSend(&pgproto3.SASLResponse{Data: resp})
+			if c.tr != nil {
+				c.traceSend(&pgproto3.SASLResponse{Data: resp})
+			}
 			if err := c.flush(); err != nil {
 				return err
 			}
@@ -403,7 +407,9 @@ func (c *Conn) sendPassword(pw string) error {
 	if err := c.fe.SendPassword(pw); err != nil {
 		return err
 	}
-	c.traceSend(&pgproto3.PasswordMessage{Password: pw})
+	if c.tr != nil {
+		c.traceSend(&pgproto3.PasswordMessage{Password: pw})
+	}
 	return c.flush()
 }
 
@@ -450,7 +456,9 @@ func (c *Conn) startSCRAM(offered []string) (*scram.Client, bool, error) {
 	if err := c.fe.SendSASLInitialResponse(mech, first); err != nil {
 		return nil, false, err
 	}
-	c.traceSend(&pgproto3.SASLInitialResponse{AuthMechanism: mech, Data: first})
+	if c.tr != nil {
+		c.traceSend(&pgproto3.SASLInitialResponse{AuthMechanism: mech, Data: first})
+	}
 	return sc, mech == "SCRAM-SHA-256-PLUS", c.flush()
 }
 
@@ -554,7 +562,9 @@ func (c *Conn) Close(ctx context.Context) error {
 	if c.err == nil && c.fe != nil && c.fe.State() != wire.StateDesynced {
 		c.fe.ResetOutput()
 		c.fe.SendTerminate()
-		c.traceSend(&pgproto3.Terminate{})
+		if c.tr != nil {
+			c.traceSend(&pgproto3.Terminate{})
+		}
 		if dl, ok := ctx.Deadline(); ok {
 			c.nc.SetWriteDeadline(dl)
 		} else {

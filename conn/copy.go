@@ -155,7 +155,9 @@ func (c *Conn) CopyStart(ctx context.Context, sql string, opts CopyOptions) (*Co
 			c.end()
 			return nil, safeToRetry(err)
 		}
-		c.traceSend(&pgproto3.Query{String: sql})
+		if c.tr != nil {
+			c.traceSend(&pgproto3.Query{String: sql})
+		}
 	}
 	if err := c.flush(); err != nil {
 		c.end()
@@ -355,7 +357,9 @@ func (cp *Copy) sendData(p []byte) error {
 		return cp.finish(c.die(fmt.Errorf("conn: copy: internal error: %w", err)))
 	}
 	if c.tr != nil {
-		c.traceSend(&pgproto3.CopyData{Data: p})
+		if c.tr != nil {
+			c.traceSend(&pgproto3.CopyData{Data: p})
+		}
 	}
 	return cp.write()
 }
@@ -574,7 +578,9 @@ func (cp *Copy) sendFail(reason string) error {
 	if err := c.fe.SendCopyFail(reason); err != nil {
 		return c.die(fmt.Errorf("conn: copy: internal error: %w", err))
 	}
-	c.traceSend(&pgproto3.CopyFail{Message: reason})
+	if c.tr != nil {
+		c.traceSend(&pgproto3.CopyFail{Message: reason})
+	}
 	cp.ended, cp.failed = true, true
 	return cp.syncAfterCopy()
 }
@@ -589,7 +595,9 @@ func (cp *Copy) syncAfterCopy() error {
 	if _, err := c.fe.SendSync(); err != nil {
 		return c.die(fmt.Errorf("conn: copy: internal error: %w", err))
 	}
-	c.traceSend(&pgproto3.Sync{})
+	if c.tr != nil {
+		c.traceSend(&pgproto3.Sync{})
+	}
 	return nil
 }
 
@@ -639,7 +647,9 @@ func (cp *Copy) Finish() (CommandTag, error) {
 	if err := c.fe.SendCopyDone(); err != nil {
 		return cp.tag, cp.finish(c.die(fmt.Errorf("conn: copy: internal error: %w", err)))
 	}
-	c.traceSend(&pgproto3.CopyDone{})
+	if c.tr != nil {
+		c.traceSend(&pgproto3.CopyDone{})
+	}
 	cp.ended = true
 	if err := cp.syncAfterCopy(); err != nil {
 		return cp.tag, cp.finish(err)
@@ -820,7 +830,9 @@ func (cp *Copy) collect(first error) error {
 			if err := c.fe.SendCopyFail(reason); err != nil {
 				return c.die(fmt.Errorf("conn: copy: internal error: %w", err))
 			}
-			c.traceSend(&pgproto3.CopyFail{Message: reason})
+			if c.tr != nil {
+				c.traceSend(&pgproto3.CopyFail{Message: reason})
+			}
 			if err := c.flush(); err != nil {
 				return err
 			}

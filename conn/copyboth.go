@@ -97,7 +97,9 @@ func (c *Conn) StartCopyBoth(ctx context.Context, sql string) (*CopyBoth, error)
 		return nil, safeToRetry(err)
 	}
 	if c.tr != nil {
-		c.traceSend(&pgproto3.Query{String: sql})
+		if c.tr != nil {
+			c.traceSend(&pgproto3.Query{String: sql})
+		}
 	}
 	if err := c.flush(); err != nil {
 		c.end()
@@ -342,7 +344,9 @@ func (cb *CopyBoth) Send(ctx context.Context, payload []byte) error {
 		return safeToRetry(err)
 	}
 	if c.tr != nil {
-		c.traceSend(&pgproto3.CopyData{Data: payload})
+		if c.tr != nil {
+			c.traceSend(&pgproto3.CopyData{Data: payload})
+		}
 	}
 	cb.arm(ctx)
 	if err := c.flush(); err != nil {
@@ -370,7 +374,9 @@ func (cb *CopyBoth) CloseSend(ctx context.Context) error {
 		return safeToRetry(err)
 	}
 	if c.tr != nil {
-		c.traceSend(&pgproto3.CopyDone{})
+		if c.tr != nil {
+			c.traceSend(&pgproto3.CopyDone{})
+		}
 	}
 	cb.clientDone = true
 	cb.arm(ctx)

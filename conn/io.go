@@ -260,20 +260,28 @@ func (c *Conn) drain() error {
 		switch c.fe.State() {
 		case wire.StateCopyIn:
 			if err := c.fe.SendCopyFail("canceled by the client"); err == nil {
-				c.traceSend(&pgproto3.CopyFail{Message: "canceled by the client"})
+				if c.tr != nil {
+					c.traceSend(&pgproto3.CopyFail{Message: "canceled by the client"})
+				}
 			}
 			if c.fe.AwaitingSync() {
 				c.fe.SendSync()
-				c.traceSend(&pgproto3.Sync{})
+				if c.tr != nil {
+					c.traceSend(&pgproto3.Sync{})
+				}
 			}
 		case wire.StateCopyBoth:
 			if err := c.fe.SendCopyDone(); err == nil {
-				c.traceSend(&pgproto3.CopyDone{})
+				if c.tr != nil {
+					c.traceSend(&pgproto3.CopyDone{})
+				}
 			}
 		}
 		if c.fe.AwaitingSync() && c.fe.State() == wire.StateBusy {
 			c.fe.SendSync()
-			c.traceSend(&pgproto3.Sync{})
+			if c.tr != nil {
+				c.traceSend(&pgproto3.Sync{})
+			}
 		}
 		if len(c.fe.Output()) > 0 {
 			if _, err := c.nc.Write(c.fe.Output()); err != nil {

@@ -26,6 +26,11 @@ func (e *DroppedNotificationsError) Error() string {
 // waiting, the connection stays idle and usable. When Config.OnNotification
 // is set, notifications go to it instead and this call only waits.
 func (c *Conn) WaitForNotification(ctx context.Context) (*Notification, error) {
+	if c.err != nil {
+		// Closed or desynchronized: nothing from this stream is handed
+		// out any more, queued notifications included.
+		return nil, c.err
+	}
 	if c.dropped > 0 {
 		n := c.dropped
 		c.dropped = 0

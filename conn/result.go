@@ -229,10 +229,14 @@ func (rr *ResultReader) refuseCopyIn() bool {
 		rr.fail(rr.c.die(err))
 		return false
 	}
-	rr.c.traceSend(&pgproto3.CopyFail{Message: reason})
+	if rr.c.tr != nil {
+		rr.c.traceSend(&pgproto3.CopyFail{Message: reason})
+	}
 	if rr.c.fe.AwaitingSync() {
 		rr.c.fe.SendSync()
-		rr.c.traceSend(&pgproto3.Sync{})
+		if rr.c.tr != nil {
+			rr.c.traceSend(&pgproto3.Sync{})
+		}
 	}
 	if err := rr.c.flush(); err != nil {
 		rr.fail(err)
@@ -296,7 +300,9 @@ func (c *Conn) Exec(ctx context.Context, sql string) *MultiResultReader {
 		mrr.err, mrr.done = safeToRetry(err), true
 		return mrr
 	}
-	c.traceSend(&pgproto3.Query{String: sql})
+	if c.tr != nil {
+		c.traceSend(&pgproto3.Query{String: sql})
+	}
 	if err := c.flush(); err != nil {
 		c.end()
 		mrr.err, mrr.done = err, true
@@ -377,7 +383,9 @@ func (rr *ResultReader) endCopyBoth() {
 		rr.fail(rr.c.die(err))
 		return
 	}
-	rr.c.traceSend(&pgproto3.CopyDone{})
+	if rr.c.tr != nil {
+		rr.c.traceSend(&pgproto3.CopyDone{})
+	}
 	if err := rr.c.flush(); err != nil {
 		rr.fail(err)
 		return
