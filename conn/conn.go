@@ -58,6 +58,11 @@ type Conn struct {
 	// reply of an Execute read while looking for its RowDescription.
 	pushback pgproto3.BackendMessage
 
+	// idlePeek finds input that arrived while idle (nil where the socket
+	// cannot be peeked at); peekTried says it was looked for.
+	idlePeek  *socketPeeker
+	peekTried bool
+
 	// drainHook, set by an open Pipeline, waits until everything queued
 	// has been written before a cancellation drain; it returns the write
 	// error that makes the stream unrecoverable.

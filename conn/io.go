@@ -99,27 +99,63 @@ func (c *Conn) begin(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return safeToRetry(err)
 	}
+	if err := c.readIdleInput(); err != nil {
+		return safeToRetry(err)
+	}
 	c.busy = true
 	c.watch.start(ctx, c.nc)
-	// Bytes that arrived while nothing was outstanding are read now, in the
-	// idle state, where only asynchronous messages are legal: a stale reply
-	// must never be taken for the answer to the request about to be sent.
-	for c.fe.Buffered() > 0 && c.fe.State() == wire.StateIdle {
-		msg, ev, err := c.fe.Receive()
-		if err == nil {
-			c.traceRecv(msg)
-			switch {
-			case ev.Fatal:
-				err = c.die(newPgError(msg.(*pgproto3.ErrorResponse)))
-			case ev.Async:
-				c.handleAsync(msg)
-			}
-		} else {
-			err = c.recvErr(err)
+	return nil
+}
+
+// idleProbe bounds the read of input found waiting while idle: the bytes
+// are already there (a TLS record may need a moment to complete).
+const idleProbe = 50 * time.Millisecond
+
+// readIdleInput reads whatever the server sent while nothing was
+// outstanding, in the idle state, where only asynchronous messages
+// (notices, parameter changes, notifications) are legal: a stale or
+// unsolicited reply must never be taken for the answer to the request about
+// to be sent, so it desynchronizes the connection here. Bytes already in
+// the read buffer are always checked; on Unix sockets and TCP (also under
+// TLS) a non-blocking MSG_PEEK also finds bytes that arrived after the last
+// read, at the cost of one system call per request.
+func (c *Conn) readIdleInput() error {
+	if c.fe.State() != wire.StateIdle {
+		return nil
+	}
+	if !c.peekTried {
+		c.peekTried = true
+		c.idlePeek = newSocketPeeker(c.nc)
+	}
+	probing := false
+	defer func() {
+		if probing {
+			c.nc.SetReadDeadline(time.Time{})
 		}
+	}()
+	for c.fe.State() == wire.StateIdle {
+		if c.fe.Buffered() == 0 && (c.idlePeek == nil || c.idlePeek.quiet()) {
+			return nil
+		}
+		if !probing {
+			probing = true
+			c.nc.SetReadDeadline(time.Now().Add(idleProbe))
+		}
+		msg, ev, err := c.fe.Receive()
 		if err != nil {
-			c.end()
-			return safeToRetry(err)
+			if isTimeout(err) {
+				// A partial message stays buffered and is read with the
+				// next reply, where it is checked again.
+				return nil
+			}
+			return c.recvErr(err)
+		}
+		c.traceRecv(msg)
+		switch {
+		case ev.Fatal:
+			return c.die(newPgError(msg.(*pgproto3.ErrorResponse)))
+		case ev.Async:
+			c.handleAsync(msg)
 		}
 	}
 	return nil

@@ -4,7 +4,7 @@ package conn
 
 import "net"
 
-// socketPeeker is unavailable on this platform: the COPY poll falls back to
+// socketPeeker is unavailable on this platform: callers fall back to
 // a read with a near-zero deadline.
 type socketPeeker struct{}
 
