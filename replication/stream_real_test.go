@@ -133,10 +133,20 @@ func TestLogicalMixedWorkload(t *testing.T) {
 	}
 	for _, run := range runs {
 		t.Run(run.name, func(t *testing.T) {
-			if run.proto > 3 && v < 16 {
-				t.Skipf("protocol %d needs PostgreSQL 16; the server is %d", run.proto, v)
-			}
 			sc := replConn(t, db, "database")
+			if run.proto > 3 && v < 16 {
+				// Older servers: the version is refused before anything is
+				// sent, and the connection stays usable (no skip in CI).
+				_, err := replication.StartLogical(ctx, sc, slotName(db, "mixed"), 0, replication.LogicalOptions{
+					ProtoVersion: run.proto, Publications: []string{"pub"}, Binary: run.binary})
+				var ve *replication.VersionError
+				require.ErrorAs(t, err, &ve, "protocol %d on PostgreSQL %d", run.proto, v)
+				assert.Equal(t, 16, ve.Need)
+				assert.Equal(t, wire.StateIdle, sc.State())
+				_, err = replication.IdentifySystem(ctx, sc)
+				require.NoError(t, err, "the connection is still usable")
+				return
+			}
 			st, err := replication.StartLogical(ctx, sc, slotName(db, "mixed"), 0, replication.LogicalOptions{
 				ProtoVersion: run.proto, Publications: []string{"pub"}, Binary: run.binary})
 			require.NoError(t, err)
