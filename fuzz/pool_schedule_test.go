@@ -60,7 +60,7 @@ const (
 
 // poolQueryTimeout bounds the queries of a schedule: a stalled backend
 // costs this plus the drain.
-const poolQueryTimeout = 20 * time.Millisecond
+const poolQueryTimeout = 10 * time.Millisecond
 
 // FuzzPoolSchedule runs a pool.Pool over fake backends under a fuzzed
 // schedule of acquires, releases, queries, cancellations (contexts that
