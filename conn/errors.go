@@ -19,6 +19,10 @@ var (
 	// ErrBusy is returned when a call is made while a result reader or
 	// pipeline is still open on the connection. Nothing was sent.
 	ErrBusy = errors.New("conn: busy: an earlier result or pipeline is still open")
+
+	// errInternal marks a message the Tracker admitted but a reader did not
+	// expect: a bug in conn, reported and closed like a desync.
+	errInternal = errors.New("conn: internal error")
 )
 
 // PgError is an ErrorResponse from the server, with every field it carried.

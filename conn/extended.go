@@ -276,5 +276,3 @@ func (c *Conn) Deallocate(ctx context.Context, name string) error {
 		}
 	}
 }
-
-var errInternal = errors.New("conn: internal error")

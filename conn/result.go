@@ -101,7 +101,6 @@ type ResultReader struct {
 	tag    CommandTag
 	err    error
 	done   bool        // the result's last message was read
-	rows   bool        // the result can have rows (a RowDescription was seen or is known)
 	owner  resultOwner // what happens once when the result is done
 	mrr    *MultiResultReader
 	pipe   *Pipeline
@@ -325,7 +324,7 @@ func (mrr *MultiResultReader) NextResult() bool {
 		rr := &mrr.c.rr
 		switch m := msg.(type) {
 		case *pgproto3.RowDescription:
-			*rr = ResultReader{c: mrr.c, fields: copyFields(rr.fields, m.Fields), rows: true, owner: ownerMulti, mrr: mrr}
+			*rr = ResultReader{c: mrr.c, fields: copyFields(rr.fields, m.Fields), owner: ownerMulti, mrr: mrr}
 			mrr.rr = rr
 			return true
 		case *pgproto3.CommandComplete:

@@ -2,6 +2,8 @@ package conn
 
 import (
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -126,7 +128,7 @@ func (t *tracer) fields(b []byte, msg pgproto3.Message) []byte {
 		b = append(b, "StartupMessage"...)
 		b = t.num(b, int64(m.ProtocolVersion>>16))
 		b = t.num(b, int64(m.ProtocolVersion&0xffff))
-		for _, k := range sortedKeys(m.Parameters) {
+		for _, k := range slices.Sorted(maps.Keys(m.Parameters)) {
 			b = t.str(b, k)
 			b = t.str(b, m.Parameters[k])
 		}
@@ -272,17 +274,4 @@ func (t *tracer) errFields(b []byte, m *pgproto3.ErrorResponse) []byte {
 		add('R', m.Routine)
 	}
 	return b
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	for i := 1; i < len(keys); i++ {
-		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
-		}
-	}
-	return keys
 }
