@@ -65,6 +65,8 @@ lint:
 ## test: every test, with the race detector, never cached
 test:
 	$(GO) test -race -count=1 $(TESTFLAGS) ./...
+	@# The portable (non-assembly) text check, which non-amd64 builds use.
+	$(GO) test -tags purego -count=1 $(TESTFLAGS) -run 'ValidText|NextRow' ./wire/
 
 ## test-short: the same with -short (skips slow tests)
 test-short:

@@ -63,8 +63,10 @@ TARGETS=(
 	"wire FuzzDecodeReadyForQuery"
 	"wire FuzzDecodeRowDescription"
 	"wire FuzzFrontendStream"
+	"wire FuzzNextRow"
 	"wire FuzzReader"
 	"wire FuzzTracker"
+	"wire FuzzValidText"
 )
 
 if ! command -v compile_native_go_fuzzer_v2 >/dev/null 2>&1; then

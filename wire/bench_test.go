@@ -60,7 +60,8 @@ func startupReply(tb testing.TB) []byte {
 //	go test -run '^$' -bench ReadDataRows -benchmem ./wire/
 func BenchmarkReadDataRows(b *testing.B) {
 	desc, rows, _ := benchRows(b)
-	b.Run("wire", func(b *testing.B) {
+	// open returns a Frontend that has read the RowDescription.
+	open := func(b *testing.B) *wire.Frontend {
 		src := io.MultiReader(bytes.NewReader(startupReply(b)), bytes.NewReader(desc), &cycle{b: rows})
 		fe := wire.NewFrontend(src, wire.FrontendOptions{})
 		if err := fe.SendStartup(map[string]string{"user": "u"}); err != nil {
@@ -77,9 +78,33 @@ func BenchmarkReadDataRows(b *testing.B) {
 		if _, _, err := fe.Receive(); err != nil { // RowDescription
 			b.Fatal(err)
 		}
+		return fe
+	}
+	// Every row through Receive: decoded into a pgproto3.DataRow.
+	b.Run("wire-Receive", func(b *testing.B) {
+		fe := open(b)
 		b.ReportAllocs()
 		var total int
 		for b.Loop() {
+			msg, _, err := fe.Receive()
+			if err != nil {
+				b.Fatal(err)
+			}
+			total += len(msg.(*pgproto3.DataRow).Values)
+		}
+		_ = total
+	})
+	// As conn reads rows: NextRow, and Receive when it declines (the first
+	// row, a row not yet wholly buffered).
+	b.Run("wire-NextRow", func(b *testing.B) {
+		fe := open(b)
+		b.ReportAllocs()
+		var total int
+		for b.Loop() {
+			if vals, ok := fe.NextRow(); ok {
+				total += len(vals)
+				continue
+			}
 			msg, _, err := fe.Receive()
 			if err != nil {
 				b.Fatal(err)

@@ -124,13 +124,27 @@ func (c *cursor) cstr(what string) []byte {
 	if c.err != nil {
 		return nil
 	}
-	i := bytes.IndexByte(c.b[c.p:], 0)
-	if i < 0 {
-		c.failAt(c.p, ReasonUnterminatedString, what+" has no terminator inside the body")
-		return nil
+	// Most strings (names, tags, parameter values) are short ASCII: one
+	// loop finds the terminator and checks the bytes; a longer string is
+	// left to the vectorized search and UTF-8 validation.
+	rest := c.b[c.p:]
+	n := min(len(rest), 32)
+	i, ascii := 0, true
+	for ; i < n && rest[i] != 0; i++ {
+		if rest[i] >= utf8.RuneSelf {
+			ascii = false
+		}
 	}
-	s := c.b[c.p : c.p+i : c.p+i]
-	if !utf8.Valid(s) {
+	if i == n {
+		j := bytes.IndexByte(rest[n:], 0)
+		if j < 0 {
+			c.failAt(c.p, ReasonUnterminatedString, what+" has no terminator inside the body")
+			return nil
+		}
+		i, ascii = n+j, false
+	}
+	s := rest[:i:i]
+	if !ascii && !utf8.Valid(s) {
 		c.failAt(c.p+invalidUTF8At(s), ReasonInvalidUTF8, what+" is not valid UTF-8")
 		return nil
 	}

@@ -46,6 +46,7 @@ type Frontend struct {
 	rd  *Reader
 	tr  *Tracker
 	out []byte
+	row [][]byte // NextRow's values
 }
 
 // NewFrontend returns a Frontend that reads backend messages from r.
@@ -86,6 +87,78 @@ func (f *Frontend) Receive() (pgproto3.BackendMessage, Event, error) {
 		return nil, Event{}, f.stamp(err)
 	}
 	return msg, ev, nil
+}
+
+// NextRow is the fast path of a result's rows. If the next message is
+// already buffered, is a DataRow, and is legal where it arrives with every
+// check Receive makes (the row continues the result whose previous row
+// Receive or NextRow accepted: same column count, row limit, framing caps,
+// exact value lengths, UTF-8 and NUL validation of text values), NextRow
+// consumes it and returns its values, which alias the read buffer and are
+// valid until the next call to NextRow or Receive. Otherwise it consumes
+// nothing and returns false: the caller then calls Receive, which reads,
+// accepts or refuses the message with its full reasons. NextRow never
+// reads from the source and never desynchronizes the stream.
+//
+// NextRow returns nothing that Receive would refuse; it only skips the
+// decoding into a pgproto3 message, the type switches and the Event, which
+// a row in the middle of a result does not need.
+func (f *Frontend) NextRow() ([][]byte, bool) {
+	t := f.tr
+	if !t.rowFast || t.state != StateBusy || (t.rowLimit > 0 && t.rows >= t.rowLimit) {
+		return nil, false
+	}
+	rd := f.rd
+	r := rd.r + rd.pending
+	avail := rd.w - r
+	if avail < 7 {
+		return nil, false
+	}
+	b := rd.buf[r:rd.w]
+	if b[0] != 'D' {
+		return nil, false
+	}
+	n := int(binary.BigEndian.Uint32(b[1:5])) // < 2^32: no overflow on 64-bit ints
+	if n < 6 || n-4 > rd.bounds['D'].max || n+1 > avail {
+		return nil, false
+	}
+	body := b[5 : n+1]
+	cols := int(binary.BigEndian.Uint16(body))
+	if cols != t.rowCols {
+		return nil, false
+	}
+	if cap(f.row) < cols {
+		f.row = make([][]byte, cols)
+	}
+	vals := f.row[:cols]
+	p := 2
+	for i := range vals {
+		if len(body)-p < 4 {
+			return nil, false
+		}
+		l := int32(binary.BigEndian.Uint32(body[p:]))
+		p += 4
+		if l < 0 {
+			if l != -1 {
+				return nil, false
+			}
+			vals[i] = nil
+			continue
+		}
+		if int(l) > len(body)-p {
+			return nil, false
+		}
+		vals[i] = body[p : p+int(l) : p+int(l)]
+		p += int(l)
+	}
+	if p != len(body) || (t.rowCheck && !validValues(vals, t.rowText)) {
+		return nil, false
+	}
+	t.rows++
+	rd.r = r
+	rd.pending = n + 1
+	rd.msgOff = rd.base + int64(r)
+	return vals, true
 }
 
 // stamp fills in the stream offset of a Tracker error.
@@ -159,6 +232,7 @@ func (f *Frontend) Rollback(m Mark) {
 	}
 	f.out = f.out[:m.out]
 	t.queue = t.queue[:m.queue]
+	t.rowFast = false
 	t.nextSeq, t.state, t.awaitSync, t.segOpen = m.seq, m.state, m.awaitSync, m.segOpen
 	if t.head > len(t.queue) {
 		t.head = len(t.queue)

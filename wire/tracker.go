@@ -165,6 +165,17 @@ type Tracker struct {
 
 	stmts   map[string]shape
 	portals map[string]shape
+
+	// DataRow fast path (Frontend.NextRow). dataRow sets rowFast once it
+	// has accepted a row of the head entry with every check; any other
+	// message, a violation and Rollback clear it. While it is set, a
+	// DataRow of rowCols columns needs no check but its values' (rowText
+	// marks the columns validated as text) and the row limit.
+	rowFast  bool
+	rowCols  int
+	rowLimit int64 // Execute row limit, 0 when none
+	rowText  []bool
+	rowCheck bool // some rowText is set
 }
 
 // NewTracker returns a Tracker in StateNew.
@@ -216,6 +227,7 @@ func (t *Tracker) violation(r Reason, msgType byte, detail string) *ProtocolErro
 	}
 	t.err = &ProtocolError{Reason: r, MsgType: msgType, State: t.state, Detail: detail}
 	t.state = StateDesynced
+	t.rowFast = false
 	return t.err
 }
 
@@ -230,6 +242,7 @@ func (t *Tracker) adopt(pe *ProtocolError) {
 	}
 	t.err = pe
 	t.state = StateDesynced
+	t.rowFast = false
 }
 
 func (t *Tracker) unexpected(msgType byte, detail string) *ProtocolError {
@@ -596,6 +609,7 @@ func (t *Tracker) Receive(msg pgproto3.BackendMessage) (Event, error) {
 	if t.err != nil {
 		return Event{}, t.err
 	}
+	t.rowFast = false
 	switch t.state {
 	case StateTerminating:
 		return Event{Discard: true}, nil
@@ -1174,8 +1188,8 @@ func (t *Tracker) dataRow(m *pgproto3.DataRow) (Event, error) {
 	} else if n != t.cols {
 		return Event{}, t.violation(ReasonFieldCountMismatch, 'D', "DataRow with "+strconv.Itoa(n)+" columns, the row description has "+strconv.Itoa(t.cols))
 	}
-	t.rows++
-	if !t.opts.SkipValueValidation && t.fmtKnown {
+	validate := !t.opts.SkipValueValidation && t.fmtKnown
+	if validate {
 		for i, v := range m.Values {
 			if v == nil || (len(t.formats) > 0 && formatAt(t.formats, i) != 0) {
 				continue
@@ -1185,7 +1199,28 @@ func (t *Tracker) dataRow(m *pgproto3.DataRow) (Event, error) {
 			}
 		}
 	}
+	t.rows++
+	t.enableRowFast(e, n, validate)
 	return Event{Seq: e.seq}, nil
+}
+
+// enableRowFast arms the DataRow fast path for the rest of the head
+// entry's rows: they must have n columns, and the text columns are
+// validated when validate is set, as dataRow does.
+func (t *Tracker) enableRowFast(e *entry, n int, validate bool) {
+	t.rowLimit = 0
+	if e.kind == entryExecute {
+		t.rowLimit = int64(e.maxRows)
+	}
+	t.rowText = t.rowText[:0]
+	t.rowCheck = false
+	for i := range n {
+		text := validate && (len(t.formats) == 0 || formatAt(t.formats, i) == 0)
+		t.rowText = append(t.rowText, text)
+		t.rowCheck = t.rowCheck || text
+	}
+	t.rowCols = n
+	t.rowFast = true
 }
 
 func (t *Tracker) startCopy(kind State, fromExecute bool) {

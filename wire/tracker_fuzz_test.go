@@ -394,3 +394,176 @@ func trCheckStreamEnd(t testing.TB, fe *wire.Frontend, err error, size int64) {
 		t.Fatalf("output grew after desync")
 	}
 }
+
+// FuzzNextRow checks the DataRow fast path against Receive. Two Frontends
+// with the same scripted client read the same server stream: one only with
+// Receive, the other calling NextRow before every Receive. Properties: a
+// row NextRow returns is the DataRow Receive returns at that point, value
+// for value (NULL kept apart from empty); when NextRow declines, both
+// Frontends then receive the same message or the same error (reason,
+// message type, state and offset); after every step both are in the same
+// state with the same number of pending requests. So NextRow never accepts
+// what Receive refuses, never loses or reorders a message, and leaves the
+// stream where Receive would.
+func FuzzNextRow(f *testing.F) {
+	for _, s := range trStreamSeeds(f) {
+		f.Add(s, uint8(64))
+	}
+	for _, s := range trRowSeeds(f) {
+		f.Add(s, uint8(0))
+		f.Add(s, uint8(7))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, bufSize uint8) {
+		opts := wire.FrontendOptions{
+			Tracker: wire.TrackerOptions{ProtocolVersion: wire.ProtocolVersion32, Replication: true},
+			// Small buffers make rows straddle reads, so NextRow often
+			// finds only part of a message.
+			Reader: wire.ReaderOptions{BufferSize: 16 + int(bufSize)},
+		}
+		slow := wire.NewFrontend(bytes.NewReader(data), opts)
+		fast := wire.NewFrontend(bytes.NewReader(data), opts)
+		params := map[string]string{"user": "u", "database": "d", "client_encoding": "UTF8"}
+		if err := slow.SendStartup(params); err != nil {
+			t.Fatalf("startup: %v", err)
+		}
+		if err := fast.SendStartup(params); err != nil {
+			t.Fatalf("startup: %v", err)
+		}
+		// The StartupMessage lists the map in random order: compare what
+		// is sent after it.
+		slow.ResetOutput()
+		fast.ResetOutput()
+		var slowClient, fastClient trScriptedClient
+		for i := 0; i <= len(data)/5+1; i++ {
+			want, wantEv, wantErr := slow.Receive()
+			if vals, ok := fast.NextRow(); ok {
+				row, isRow := want.(*pgproto3.DataRow)
+				if wantErr != nil || !isRow || wantEv.Async || wantEv.Discard {
+					t.Fatalf("step %d: NextRow returned a row, Receive returned %T (%+v), %v", i, want, wantEv, wantErr)
+				}
+				trSameValues(t, i, vals, row.Values)
+				slowClient.react(t, slow, want)
+				fastClient.react(t, fast, want)
+				trSameFrontends(t, i, slow, fast)
+				continue
+			}
+			got, gotEv, gotErr := fast.Receive()
+			if (wantErr == nil) != (gotErr == nil) {
+				t.Fatalf("step %d: Receive errors differ: %v and %v", i, wantErr, gotErr)
+			}
+			if wantErr != nil {
+				trSameErrors(t, i, wantErr, gotErr)
+				return
+			}
+			if wantEv != gotEv {
+				t.Fatalf("step %d: events differ: %+v and %+v", i, wantEv, gotEv)
+			}
+			wb, err1 := want.Encode(nil)
+			gb, err2 := got.Encode(nil)
+			if err1 != nil || err2 != nil || !bytes.Equal(wb, gb) {
+				t.Fatalf("step %d: messages differ: %T %q and %T %q", i, want, wb, got, gb)
+			}
+			if !wantEv.Discard {
+				slowClient.react(t, slow, want)
+				fastClient.react(t, fast, got)
+			}
+			trSameFrontends(t, i, slow, fast)
+		}
+		t.Fatalf("Receive did not stop after %d bytes", len(data))
+	})
+}
+
+func trSameValues(t testing.TB, step int, got, want [][]byte) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("step %d: NextRow returned %d values, Receive %d", step, len(got), len(want))
+	}
+	for i := range got {
+		if (got[i] == nil) != (want[i] == nil) || !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("step %d: value %d is %q (nil %v) by NextRow, %q (nil %v) by Receive",
+				step, i, got[i], got[i] == nil, want[i], want[i] == nil)
+		}
+	}
+}
+
+func trSameErrors(t testing.TB, step int, want, got error) {
+	t.Helper()
+	var wpe, gpe *wire.ProtocolError
+	if errors.As(want, &wpe) != errors.As(got, &gpe) {
+		t.Fatalf("step %d: error classes differ: %v and %v", step, want, got)
+	}
+	if wpe == nil {
+		if want != got {
+			t.Fatalf("step %d: errors differ: %v and %v", step, want, got)
+		}
+		return
+	}
+	if wpe.Reason != gpe.Reason || wpe.MsgType != gpe.MsgType || wpe.State != gpe.State || wpe.Offset != gpe.Offset {
+		t.Fatalf("step %d: protocol errors differ:\n%v (offset %d)\n%v (offset %d)", step, wpe, wpe.Offset, gpe, gpe.Offset)
+	}
+}
+
+func trSameFrontends(t testing.TB, step int, slow, fast *wire.Frontend) {
+	t.Helper()
+	if slow.State() != fast.State() || slow.Pending() != fast.Pending() || slow.TxStatus() != fast.TxStatus() ||
+		slow.Buffered() != fast.Buffered() || !bytes.Equal(slow.Output(), fast.Output()) {
+		t.Fatalf("step %d: frontends differ: state %s/%s, pending %d/%d, tx %c/%c, buffered %d/%d, output %d/%d bytes",
+			step, slow.State(), fast.State(), slow.Pending(), fast.Pending(), slow.TxStatus(), fast.TxStatus(),
+			slow.Buffered(), fast.Buffered(), len(slow.Output()), len(fast.Output()))
+	}
+}
+
+// trRowSeeds are sessions whose replies are mostly rows: long runs of
+// valid rows (text and binary columns, NULLs, empty values, multi-byte
+// UTF-8, values of every length around the validation steps), then one bad
+// row of each kind the fast path must hand back to Receive.
+func trRowSeeds(tb testing.TB) [][]byte {
+	tb.Helper()
+	enc := func(msgs ...pgproto3.BackendMessage) []byte {
+		var out []byte
+		for _, m := range msgs {
+			var err error
+			if out, err = m.Encode(out); err != nil {
+				tb.Fatalf("encode %T: %v", m, err)
+			}
+		}
+		return out
+	}
+	startup := enc(&pgproto3.AuthenticationOk{},
+		&pgproto3.ParameterStatus{Name: "client_encoding", Value: "UTF8"},
+		&pgproto3.ParameterStatus{Name: "server_encoding", Value: "UTF8"},
+		&pgproto3.BackendKeyData{ProcessID: 1, SecretKey: []byte{1, 2, 3, 4}},
+		&pgproto3.ReadyForQuery{TxStatus: 'I'})
+	desc := &pgproto3.RowDescription{Fields: []pgproto3.FieldDescription{
+		{Name: []byte("a"), DataTypeOID: 25, DataTypeSize: -1, TypeModifier: -1},
+		{Name: []byte("b"), DataTypeOID: 25, DataTypeSize: -1, TypeModifier: -1},
+	}}
+	var rows []pgproto3.BackendMessage
+	for n := 0; n <= 40; n++ {
+		v := bytes.Repeat([]byte("y"), n)
+		rows = append(rows, &pgproto3.DataRow{Values: [][]byte{v, nil}})
+		if n >= 2 {
+			rows = append(rows, &pgproto3.DataRow{Values: [][]byte{append([]byte("é"), v[2:]...), []byte("€")}})
+		}
+	}
+	good := enc(append(append([]pgproto3.BackendMessage{desc}, rows...),
+		&pgproto3.CommandComplete{CommandTag: []byte("SELECT 1")}, &pgproto3.ReadyForQuery{TxStatus: 'I'})...)
+	var seeds [][]byte
+	seeds = append(seeds, append(bytes.Clone(startup), good...))
+	bad := [][][]byte{
+		{[]byte("ok"), []byte("nul\x00inside a long enough value")},
+		{[]byte("ok"), []byte("bad utf8 \xc3( in a long enough value")},
+		{[]byte("\xff")},
+		{[]byte("a"), []byte("b"), []byte("c")},
+	}
+	for _, vals := range bad {
+		s := append(bytes.Clone(startup), enc(desc, rows[3], rows[4], rows[5], &pgproto3.DataRow{Values: vals},
+			&pgproto3.CommandComplete{CommandTag: []byte("SELECT 4")}, &pgproto3.ReadyForQuery{TxStatus: 'I'})...)
+		seeds = append(seeds, s)
+	}
+	// A DataRow whose length word disagrees with its values.
+	trunc := enc(desc, rows[3], rows[4], rows[5], rows[6])
+	trunc[len(trunc)-1-len(rows[6].(*pgproto3.DataRow).Values[0])-4-4] ^= 0x01
+	seeds = append(seeds, append(bytes.Clone(startup), trunc...))
+	return seeds
+}
