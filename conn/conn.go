@@ -70,6 +70,14 @@ type Conn struct {
 
 	mrr MultiResultReader
 	rr  ResultReader
+
+	// Kept from one operation to the next so that steady-state requests
+	// allocate nothing: the last command tag (repeated tags share its
+	// string), and a closed Pipeline's request queue and largest written
+	// output buffer.
+	lastTag   string
+	pipeReqs  []pipeReq
+	pipeSpare []byte
 }
 
 // Connect parses connString (a URL or keyword/value DSN) and connects.

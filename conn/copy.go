@@ -749,7 +749,7 @@ func (cp *Copy) Read() ([]byte, error) {
 		switch m := msg.(type) {
 		case *pgproto3.CopyDone:
 		case *pgproto3.CommandComplete:
-			cp.tag = CommandTag{s: string(m.CommandTag)}
+			cp.tag = c.tag(m.CommandTag)
 			if err := cp.finish(cp.collect(nil)); err != nil {
 				return nil, err
 			}
@@ -814,7 +814,7 @@ func (cp *Copy) collect(first error) error {
 		switch m := msg.(type) {
 		case *pgproto3.CommandComplete:
 			if cp.tag.s == "" && cp.dir != 0 {
-				cp.tag = CommandTag{s: string(m.CommandTag)}
+				cp.tag = c.tag(m.CommandTag)
 			}
 			c.noteTag(m.CommandTag)
 		case *pgproto3.ErrorResponse:

@@ -68,8 +68,15 @@ func (c *Conn) StartPipeline(ctx context.Context) *Pipeline {
 		return p
 	}
 	c.drainHook = p.writerIdle
+	// The previous pipeline's memory: no growth for a repeated pipeline.
+	p.reqs, c.pipeReqs = c.pipeReqs[:0], nil
+	p.spare, c.pipeSpare = c.pipeSpare, nil
 	return p
 }
+
+// maxKeptPipelineBuffer bounds the output buffer a closed Pipeline leaves
+// to the next one, like the read buffer's DefaultRetainBuffer.
+const maxKeptPipelineBuffer = 4 << 20
 
 func (p *Pipeline) queue(r pipeReq, reqs ...request) error {
 	if p.err != nil {
@@ -141,12 +148,14 @@ func (p *Pipeline) Flush() error {
 	if p.err != nil {
 		return p.err
 	}
-	out := p.c.fe.TakeOutput(p.spare)
-	p.spare = nil
-	if len(out) == 0 {
-		p.spare = out
+	if len(p.c.fe.Output()) == 0 {
 		return nil
 	}
+	if p.spare == nil && p.w != nil {
+		p.spare = p.w.takeWritten()
+	}
+	out := p.c.fe.TakeOutput(p.spare)
+	p.spare = nil
 	if p.w == nil {
 		p.w = newPipeWriter(p.c)
 	}
@@ -347,7 +356,18 @@ func (p *Pipeline) Close() error {
 		if err := p.w.stop(); err != nil {
 			p.fail(p.c.die(err))
 		}
+		if b := p.w.takeWritten(); cap(b) > cap(p.spare) {
+			p.spare = b
+		}
 	}
+	if p.err == nil {
+		clear(p.reqs)
+		p.c.pipeReqs = p.reqs[:0]
+		if cap(p.spare) <= maxKeptPipelineBuffer {
+			p.c.pipeSpare = p.spare
+		}
+	}
+	p.reqs, p.spare = nil, nil
 	p.c.drainHook = nil
 	p.c.end()
 	return p.err
@@ -360,6 +380,7 @@ type pipeWriter struct {
 	mu      sync.Mutex // guards following fields
 	cond    *sync.Cond
 	queue   [][]byte
+	written []byte // the largest buffer written, for reuse
 	writing bool
 	stopped bool
 	err     error
@@ -398,6 +419,9 @@ func (w *pipeWriter) run() {
 		if err != nil && w.err == nil {
 			w.err = err
 		}
+		if cap(b) > cap(w.written) {
+			w.written = b[:0]
+		}
 		w.cond.Broadcast()
 	}
 }
@@ -407,6 +431,16 @@ func (w *pipeWriter) enqueue(b []byte) {
 	w.queue = append(w.queue, b)
 	w.mu.Unlock()
 	w.cond.Broadcast()
+}
+
+// takeWritten returns the largest buffer written so far (its length reset
+// to 0), or nil, and forgets it.
+func (w *pipeWriter) takeWritten() []byte {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	b := w.written
+	w.written = nil
+	return b
 }
 
 func (w *pipeWriter) idle() error {

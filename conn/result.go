@@ -29,14 +29,32 @@ type FieldDescription struct {
 	Format int16
 }
 
+// copyFields copies src into dst's memory. A column name equal to the one
+// already at its place is kept, so a repeated query allocates nothing.
 func copyFields(dst []FieldDescription, src []pgproto3.FieldDescription) []FieldDescription {
-	dst = dst[:0]
+	if cap(dst) < len(src) {
+		dst = append(dst[:cap(dst)], make([]FieldDescription, len(src)-cap(dst))...)
+	}
+	dst = dst[:len(src)]
 	for i := range src {
 		f := &src[i]
-		dst = append(dst, FieldDescription{Name: string(f.Name), TableOID: f.TableOID, TableAttributeNumber: f.TableAttributeNumber,
-			DataTypeOID: f.DataTypeOID, DataTypeSize: f.DataTypeSize, TypeModifier: f.TypeModifier, Format: f.Format})
+		name := dst[i].Name
+		if name != string(f.Name) {
+			name = string(f.Name)
+		}
+		dst[i] = FieldDescription{Name: name, TableOID: f.TableOID, TableAttributeNumber: f.TableAttributeNumber,
+			DataTypeOID: f.DataTypeOID, DataTypeSize: f.DataTypeSize, TypeModifier: f.TypeModifier, Format: f.Format}
 	}
 	return dst
+}
+
+// tag returns the CommandTag of a CommandComplete's tag bytes, sharing the
+// string of the previous tag when they are equal.
+func (c *Conn) tag(b []byte) CommandTag {
+	if c.lastTag != string(b) {
+		c.lastTag = string(b)
+	}
+	return CommandTag{s: c.lastTag}
 }
 
 // CommandTag is the tag of a CommandComplete: "INSERT 0 1", "SELECT 3",
@@ -116,6 +134,15 @@ func (rr *ResultReader) NextRow() bool {
 	if rr.done {
 		return false
 	}
+	if c := rr.c; c.pushback == nil && c.tr == nil {
+		// A row already buffered that continues the result: the wire
+		// Frontend checks it exactly as Receive would, without decoding
+		// it into a message.
+		if vals, ok := c.fe.NextRow(); ok {
+			rr.values = vals
+			return true
+		}
+	}
 	msg, _, err := rr.c.recv()
 	if err != nil {
 		rr.fail(err)
@@ -126,7 +153,7 @@ func (rr *ResultReader) NextRow() bool {
 		rr.values = m.Values
 		return true
 	case *pgproto3.CommandComplete:
-		rr.tag = CommandTag{s: string(m.CommandTag)}
+		rr.tag = rr.c.tag(m.CommandTag)
 		rr.c.noteTag(m.CommandTag)
 	case *pgproto3.EmptyQueryResponse:
 	case *pgproto3.PortalSuspended:
@@ -208,7 +235,7 @@ func (rr *ResultReader) discardCopyOut() bool {
 		switch m := msg.(type) {
 		case *pgproto3.CopyData, *pgproto3.CopyDone:
 		case *pgproto3.CommandComplete:
-			rr.tag = CommandTag{s: string(m.CommandTag)}
+			rr.tag = rr.c.tag(m.CommandTag)
 			rr.finish()
 			return false
 		case *pgproto3.ErrorResponse:
@@ -328,7 +355,7 @@ func (mrr *MultiResultReader) NextResult() bool {
 			mrr.rr = rr
 			return true
 		case *pgproto3.CommandComplete:
-			*rr = ResultReader{c: mrr.c, fields: rr.fields[:0], tag: CommandTag{s: string(m.CommandTag)}, done: true}
+			*rr = ResultReader{c: mrr.c, fields: rr.fields[:0], tag: mrr.c.tag(m.CommandTag), done: true}
 			mrr.c.noteTag(m.CommandTag)
 			mrr.rr = rr
 			return true
@@ -402,7 +429,7 @@ func (rr *ResultReader) endCopyBoth() {
 			rr.fields = copyFields(rr.fields, m.Fields)
 		case *pgproto3.DataRow:
 		case *pgproto3.CommandComplete:
-			rr.tag = CommandTag{s: string(m.CommandTag)}
+			rr.tag = rr.c.tag(m.CommandTag)
 			rr.finish()
 			return
 		case *pgproto3.ErrorResponse:
