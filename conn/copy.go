@@ -724,6 +724,13 @@ func (cp *Copy) Read() ([]byte, error) {
 		return nil, cp.cancelled(nil)
 	default:
 	}
+	if c.tr == nil {
+		// A buffered CopyData, checked by the wire fast path as Receive
+		// would check it.
+		if data, ok := c.fe.NextCopyData(); ok {
+			return data, nil
+		}
+	}
 	for {
 		// The hot path of recv, inlined: every message still comes from
 		// the Frontend and its tracker.

@@ -252,6 +252,13 @@ func (cb *CopyBoth) receive(ctx context.Context, wake time.Time) ([]byte, error)
 		return nil, err
 	}
 	c := cb.c
+	if c.tr == nil {
+		// A buffered CopyData needs no wait: the wire fast path checks it
+		// as Receive would.
+		if data, ok := c.fe.NextCopyData(); ok {
+			return data, nil
+		}
+	}
 	cb.arm(ctx)
 	cb.setWake(wake)
 	for {

@@ -161,6 +161,39 @@ func (f *Frontend) NextRow() ([][]byte, bool) {
 	return vals, true
 }
 
+// NextCopyData is the fast path of a COPY TO STDOUT or COPY BOTH stream. If
+// the next message is already buffered, is a CopyData, and is legal where it
+// arrives (the server is in COPY OUT or COPY BOTH and has not sent CopyDone;
+// the body is within the CopyData cap), NextCopyData consumes it and returns
+// its payload, which aliases the read buffer and is valid until the next
+// call to NextCopyData, NextRow or Receive. Otherwise it consumes nothing and
+// returns false: the caller then calls Receive. Like NextRow, it never reads
+// from the source and accepts nothing Receive would refuse.
+func (f *Frontend) NextCopyData() ([]byte, bool) {
+	t := f.tr
+	if (t.state != StateCopyOut && t.state != StateCopyBoth) || t.serverEnd {
+		return nil, false
+	}
+	rd := f.rd
+	r := rd.r + rd.pending
+	avail := rd.w - r
+	if avail < 5 {
+		return nil, false
+	}
+	b := rd.buf[r:rd.w]
+	if b[0] != 'd' {
+		return nil, false
+	}
+	n := int(binary.BigEndian.Uint32(b[1:5])) // < 2^32: no overflow on 64-bit ints
+	if n < 4 || n-4 > rd.bounds['d'].max || n+1 > avail {
+		return nil, false
+	}
+	rd.r = r
+	rd.pending = n + 1
+	rd.msgOff = rd.base + int64(r)
+	return b[5 : n+1 : n+1], true
+}
+
 // stamp fills in the stream offset of a Tracker error.
 func (f *Frontend) stamp(err error) error {
 	var pe *ProtocolError

@@ -248,3 +248,62 @@ func TestNextRowSkipValueValidation(t *testing.T) {
 	assert.Equal(t, [][]string{{"\xff"}}, fast)
 	assert.True(t, bytes.Equal([]byte("\xff"), []byte(fast[0][0])))
 }
+
+// TestNextCopyData checks the CopyData fast path: it takes every buffered
+// CopyData of a COPY TO STDOUT, and declines the CopyDone, a CopyData after
+// it (which Receive refuses) and a CopyData over the cap.
+func TestNextCopyData(t *testing.T) {
+	start := func(t *testing.T, opts wire.FrontendOptions) (*wire.Frontend, *bytes.Buffer) {
+		f, in := trFrontendIdle(t, opts)
+		_, err := f.SendQuery("copy t to stdout")
+		require.NoError(t, err)
+		in.Write(trEncodeAll(t, &pgproto3.CopyOutResponse{OverallFormat: 0, ColumnFormatCodes: []uint16{0}}))
+		_, _, err = f.Receive()
+		require.NoError(t, err)
+		require.Equal(t, wire.StateCopyOut, f.State())
+		return f, in
+	}
+	t.Run("stream", func(t *testing.T) {
+		f, in := start(t, wire.FrontendOptions{})
+		in.Write(trEncodeAll(t, &pgproto3.CopyData{Data: []byte("1\tone\n")}, &pgproto3.CopyData{Data: []byte("2\ttwo\n")},
+			&pgproto3.CopyData{Data: nil}, &pgproto3.CopyDone{}, &pgproto3.CopyData{Data: []byte("late\n")}))
+		_, _, err := f.Receive() // fills the buffer with the whole stream
+		require.NoError(t, err)
+		var got []string
+		for {
+			data, ok := f.NextCopyData()
+			if !ok {
+				break
+			}
+			got = append(got, string(data))
+		}
+		assert.Equal(t, []string{"2\ttwo\n", ""}, got)
+		msg, _, err := f.Receive()
+		require.NoError(t, err)
+		assert.IsType(t, &pgproto3.CopyDone{}, msg)
+		_, ok := f.NextCopyData()
+		assert.False(t, ok, "NextCopyData after the server's CopyDone")
+		_, _, err = f.Receive()
+		var pe *wire.ProtocolError
+		require.ErrorAs(t, err, &pe)
+		assert.Equal(t, wire.ReasonCopyState, pe.Reason)
+	})
+	t.Run("cap", func(t *testing.T) {
+		f, in := start(t, wire.FrontendOptions{Reader: wire.ReaderOptions{Limits: wire.Limits{CopyData: 8}}})
+		in.Write(trEncodeAll(t, &pgproto3.CopyData{Data: []byte("12345678")}, &pgproto3.CopyData{Data: []byte("123456789")}))
+		_, _, err := f.Receive()
+		require.NoError(t, err)
+		_, ok := f.NextCopyData()
+		assert.False(t, ok, "NextCopyData over the cap")
+		_, _, err = f.Receive()
+		var pe *wire.ProtocolError
+		require.ErrorAs(t, err, &pe)
+		assert.Equal(t, wire.ReasonMessageTooLarge, pe.Reason)
+	})
+	t.Run("idle", func(t *testing.T) {
+		f, in := trFrontendIdle(t, wire.FrontendOptions{})
+		in.Write(trEncodeAll(t, &pgproto3.CopyData{Data: []byte("x")}))
+		_, ok := f.NextCopyData()
+		assert.False(t, ok, "NextCopyData while idle")
+	})
+}

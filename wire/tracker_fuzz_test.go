@@ -395,11 +395,13 @@ func trCheckStreamEnd(t testing.TB, fe *wire.Frontend, err error, size int64) {
 	}
 }
 
-// FuzzNextRow checks the DataRow fast path against Receive. Two Frontends
-// with the same scripted client read the same server stream: one only with
-// Receive, the other calling NextRow before every Receive. Properties: a
-// row NextRow returns is the DataRow Receive returns at that point, value
-// for value (NULL kept apart from empty); when NextRow declines, both
+// FuzzNextRow checks the fast paths, NextRow and NextCopyData, against
+// Receive. Two Frontends with the same scripted client read the same server
+// stream: one only with Receive, the other calling NextCopyData and NextRow
+// before every Receive. Properties: a row NextRow returns is the DataRow
+// Receive returns at that point, value for value (NULL kept apart from
+// empty), and a payload NextCopyData returns is that of the CopyData
+// Receive returns; when both decline, both
 // Frontends then receive the same message or the same error (reason,
 // message type, state and offset); after every step both are in the same
 // state with the same number of pending requests. So NextRow never accepts
@@ -436,6 +438,19 @@ func FuzzNextRow(f *testing.F) {
 		var slowClient, fastClient trScriptedClient
 		for i := 0; i <= len(data)/5+1; i++ {
 			want, wantEv, wantErr := slow.Receive()
+			if data, ok := fast.NextCopyData(); ok {
+				cd, isData := want.(*pgproto3.CopyData)
+				if wantErr != nil || !isData || wantEv.Async || wantEv.Discard {
+					t.Fatalf("step %d: NextCopyData returned data, Receive returned %T (%+v), %v", i, want, wantEv, wantErr)
+				}
+				if !bytes.Equal(data, cd.Data) {
+					t.Fatalf("step %d: NextCopyData returned %q, Receive %q", i, data, cd.Data)
+				}
+				slowClient.react(t, slow, want)
+				fastClient.react(t, fast, want)
+				trSameFrontends(t, i, slow, fast)
+				continue
+			}
 			if vals, ok := fast.NextRow(); ok {
 				row, isRow := want.(*pgproto3.DataRow)
 				if wantErr != nil || !isRow || wantEv.Async || wantEv.Discard {
