@@ -40,17 +40,12 @@ func copyValue(i int) (int32, string, float64) {
 	return int32(i), "row " + strconv.Itoa(i) + " of text", float64(i) + 0.25
 }
 
-// copyText returns the benchmark rows as text COPY data.
+// copyText returns the benchmark rows as text COPY data, as the server
+// prints them (the rows of CopyOutQuery).
 func copyText() []byte {
 	buf := make([]byte, 0, 80<<20)
 	for i := 1; i <= copyRows; i++ {
-		id, s, f := copyValue(i)
-		buf = strconv.AppendInt(buf, int64(id), 10)
-		buf = append(buf, '\t')
-		buf = append(buf, s...)
-		buf = append(buf, '\t')
-		buf = strconv.AppendFloat(buf, f, 'f', -1, 64) // as the server prints it
-		buf = append(buf, '\n')
+		buf = CopyOutRow(buf, i)
 	}
 	return buf
 }
@@ -159,17 +154,6 @@ func BenchmarkCopyFrom75MB(b *testing.B) {
 		})
 	}
 }
-
-// countingDiscard counts the bytes written to it, so that a client cannot
-// skip work.
-type countingDiscard struct{ n int64 }
-
-func (w *countingDiscard) Write(p []byte) (int, error) {
-	w.n += int64(len(p))
-	return len(p), nil
-}
-
-var _ io.Writer = (*countingDiscard)(nil)
 
 // copyDestinations are the writers of BenchmarkCopyTo75MB: a counting
 // discard (the client's own cost only) and a file in memory-backed storage

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -202,33 +203,41 @@ func MixedRowsQuery(n int) string {
 // BindComplete first). TestReplayMatchesServer checks it against a real
 // server.
 func MixedRowsReply(n int, extended bool) []byte {
-	var msgs []pgproto3.BackendMessage
+	var out []byte
 	if extended {
-		msgs = append(msgs, &pgproto3.ParseComplete{}, &pgproto3.BindComplete{})
+		out = encode(&pgproto3.ParseComplete{}, &pgproto3.BindComplete{})
 	}
 	text := func(name string) pgproto3.FieldDescription {
 		return pgproto3.FieldDescription{Name: []byte(name), DataTypeOID: 25, DataTypeSize: -1, TypeModifier: -1}
 	}
-	msgs = append(msgs, &pgproto3.RowDescription{Fields: []pgproto3.FieldDescription{
+	out = append(out, encode(&pgproto3.RowDescription{Fields: []pgproto3.FieldDescription{
 		{Name: []byte("id"), DataTypeOID: 23, DataTypeSize: 4, TypeModifier: -1},
 		text("name"), text("note"), text("payload"),
-	}})
+	}})...)
 	short, wide := make([]byte, 100), make([]byte, 1024)
 	for i := range wide {
 		wide[i] = 'x'
 	}
 	copy(short, wide)
+	// Rows are encoded one by one into out: a million of them as message
+	// values would cost far more memory than their bytes.
+	row := &pgproto3.DataRow{Values: make([][]byte, 4)}
+	var id, name []byte
 	for g := 1; g <= n; g++ {
 		payload := short
 		if g%16 == 0 {
 			payload = wide
 		}
-		id := strconv.Itoa(g)
-		msgs = append(msgs, &pgproto3.DataRow{Values: [][]byte{[]byte(id), []byte("row " + id), nil, payload}})
+		id = strconv.AppendInt(id[:0], int64(g), 10)
+		name = append(append(name[:0], "row "...), id...)
+		row.Values[0], row.Values[1], row.Values[2], row.Values[3] = id, name, nil, payload
+		var err error
+		if out, err = row.Encode(out); err != nil {
+			panic(fmt.Sprintf("bench: encode DataRow: %v", err))
+		}
 	}
-	msgs = append(msgs, &pgproto3.CommandComplete{CommandTag: []byte("SELECT " + strconv.Itoa(n))},
-		&pgproto3.ReadyForQuery{TxStatus: 'I'})
-	return encode(msgs...)
+	return append(out, encode(&pgproto3.CommandComplete{CommandTag: []byte("SELECT " + strconv.Itoa(n))},
+		&pgproto3.ReadyForQuery{TxStatus: 'I'})...)
 }
 
 // MixedRowsValueBytes returns the total length of the non-NULL values of
@@ -242,6 +251,53 @@ func MixedRowsValueBytes(n int) int {
 		if g%16 == 0 {
 			total += 1024 - 100
 		}
+	}
+	return total
+}
+
+// CopyOutQuery returns the COPY TO STDOUT whose reply CopyOutReply
+// synthesizes: n rows of an int4, a text and a float8, as CopyOutRow prints
+// them (the rows of the COPY benchmarks on the real server).
+func CopyOutQuery(n int) string {
+	return "copy (select g::int4, 'row ' || g || ' of text', (g + 0.25)::float8 from generate_series(1, " +
+		strconv.Itoa(n) + ") as g) to stdout"
+}
+
+// CopyOutRow appends row g of CopyOutQuery in the text COPY format.
+func CopyOutRow(dst []byte, g int) []byte {
+	dst = strconv.AppendInt(dst, int64(g), 10)
+	dst = append(dst, "\trow "...)
+	dst = strconv.AppendInt(dst, int64(g), 10)
+	dst = append(dst, " of text\t"...)
+	dst = strconv.AppendFloat(dst, float64(g)+0.25, 'f', -1, 64)
+	return append(dst, '\n')
+}
+
+// CopyOutReply returns, byte for byte, what PostgreSQL sends in answer to
+// CopyOutQuery(n): CopyOutResponse (text, three columns), one CopyData per
+// row, CopyDone, CommandComplete and ReadyForQuery. TestReplayMatchesServer
+// checks it against a real server.
+func CopyOutReply(n int) []byte {
+	out := encode(&pgproto3.CopyOutResponse{OverallFormat: 0, ColumnFormatCodes: []uint16{0, 0, 0}})
+	var line []byte
+	for g := 1; g <= n; g++ {
+		line = CopyOutRow(line[:0], g)
+		out = append(out, 'd')
+		out = binary.BigEndian.AppendUint32(out, uint32(4+len(line)))
+		out = append(out, line...)
+	}
+	return append(out, encode(&pgproto3.CopyDone{}, &pgproto3.CommandComplete{CommandTag: []byte("COPY " + strconv.Itoa(n))},
+		&pgproto3.ReadyForQuery{TxStatus: 'I'})...)
+}
+
+// CopyOutDataBytes returns the number of COPY data bytes of CopyOutQuery(n):
+// what a client must write out.
+func CopyOutDataBytes(n int) int {
+	total := 0
+	var line []byte
+	for g := 1; g <= n; g++ {
+		line = CopyOutRow(line[:0], g)
+		total += len(line)
 	}
 	return total
 }

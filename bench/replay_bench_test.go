@@ -33,9 +33,9 @@ func verify(tb testing.TB, rows, size int, err error, wantRows, wantSize int) {
 
 // replaySizes are the row counts of the replayed results: 1 row measures
 // the fixed cost of a query (send, result set-up, command tag, ready), 100
-// rows a typical page of an OLTP read, and 10,000 rows a streaming read
-// where the per-row cost is all that matters.
-func replaySizes() []int { return []int{1, 100, 10_000} }
+// rows a typical page of an OLTP read, and 1,000,000 rows (about 190 MB) a
+// streaming read where the per-row cost is all that matters.
+func replaySizes() []int { return []int{1, 100, 1_000_000} }
 
 // BenchmarkReplayQuery reads the reply to one simple Query of MixedRowsQuery
 // (four columns: int, short text, NULL, 100-byte text, 1 KiB on every 16th
@@ -105,6 +105,30 @@ func BenchmarkReplayPipeline(b *testing.B) {
 			for b.Loop() {
 				rows, size, err := s.pipeline(ctx, PipelineQuery, params, k)
 				verify(b, rows, size, err, k, k*len(PipelineValue))
+				m.op()
+			}
+			m.done()
+		})
+	}
+}
+
+// BenchmarkReplayCopyTo reads the reply to a COPY TO STDOUT of 2M rows of an
+// int, a text and a float (CopyOutQuery: about 75 MB of COPY data in 2M
+// CopyData messages, the data of the real-server COPY benchmarks) and
+// writes the data to a counting discard: pgcopy.To, pgconn's CopyTo and a
+// bare pgproto3 loop. One op is the whole COPY; ns/row and allocs/row
+// divide by its rows, MB/s counts the wire bytes.
+func BenchmarkReplayCopyTo(b *testing.B) {
+	sql, reply, want := CopyOutQuery(copyRows), CopyOutReply(copyRows), CopyOutDataBytes(copyRows)
+	for _, client := range replayClients() {
+		b.Run(client, func(b *testing.B) {
+			s := openReplay(b, client, reply)
+			ctx := context.Background()
+			m := newMeter(b, "row", copyRows, len(reply))
+			for b.Loop() {
+				w := &countingDiscard{}
+				rows, err := s.copyTo(ctx, sql, w)
+				verify(b, int(rows), int(w.n), err, copyRows, want)
 				m.op()
 			}
 			m.done()

@@ -146,6 +146,8 @@ func TestReplayClients(t *testing.T) {
 		{name: "pipeline of 5", reply: PipelineReply(5),
 			run:  func(s session) (int, int, error) { return s.pipeline(context.Background(), PipelineQuery, params, 5) },
 			rows: 5, valBytes: 5 * len(PipelineValue)},
+		{name: "copy out 37 rows", reply: CopyOutReply(37), run: copyOutRun(37),
+			rows: 37, valBytes: CopyOutDataBytes(37)},
 	}
 	for _, tt := range tests {
 		for _, client := range replayClients() {
@@ -194,6 +196,7 @@ func TestReplayMatchesServer(t *testing.T) {
 			run: func(s session) (int, int, error) { return s.execParams(context.Background(), MixedRowsQuery(40), nil) }},
 		{name: "pipeline", want: PipelineReply(3),
 			run: func(s session) (int, int, error) { return s.pipeline(context.Background(), PipelineQuery, params, 3) }},
+		{name: "copy out", want: CopyOutReply(40), run: copyOutRun(40)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -218,6 +221,16 @@ func TestReplayMatchesServer(t *testing.T) {
 					len(got), len(tt.want), i, window(got, i), window(tt.want, i))
 			}
 		})
+	}
+}
+
+// copyOutRun runs CopyOutQuery(n) into a counting discard and returns the
+// tag's row count and the bytes written.
+func copyOutRun(n int) func(s session) (int, int, error) {
+	return func(s session) (int, int, error) {
+		w := &countingDiscard{}
+		rows, err := s.copyTo(context.Background(), CopyOutQuery(n), w)
+		return int(rows), int(w.n), err
 	}
 }
 

@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/pgstrict/pgstrict/conn"
+	pgcopy "github.com/pgstrict/pgstrict/copy"
 	"github.com/pgstrict/pgstrict/wire"
 )
 
@@ -39,6 +43,9 @@ type session interface {
 	// pipeline queues k executions of sql with params and one Sync, then
 	// reads every result.
 	pipeline(ctx context.Context, sql string, params [][]byte, k int) (rows, size int, err error)
+	// copyTo runs a COPY TO STDOUT and writes its data to w; it returns
+	// the row count of the command tag.
+	copyTo(ctx context.Context, sql string, w io.Writer) (rows int64, err error)
 	close(ctx context.Context) error
 }
 
@@ -105,6 +112,17 @@ func mustOpen(tb testing.TB, client, dsn string, dial dialFunc) session {
 	tb.Cleanup(func() { s.close(context.Background()) })
 	return s
 }
+
+// countingDiscard counts the bytes written to it, so that a client cannot
+// skip work.
+type countingDiscard struct{ n int64 }
+
+func (w *countingDiscard) Write(p []byte) (int, error) {
+	w.n += int64(len(p))
+	return len(p), nil
+}
+
+var _ io.Writer = (*countingDiscard)(nil)
 
 // ---- pgstrict ---------------------------------------------------------------
 
@@ -182,6 +200,10 @@ func (s *pgstrictSession) pipeline(ctx context.Context, sql string, params [][]b
 	}
 }
 
+func (s *pgstrictSession) copyTo(ctx context.Context, sql string, w io.Writer) (int64, error) {
+	return pgcopy.To(ctx, s.c, sql, w)
+}
+
 func (s *pgstrictSession) close(ctx context.Context) error { return s.c.Close(ctx) }
 
 // ---- pgconn -----------------------------------------------------------------
@@ -256,6 +278,11 @@ func (s *pgconnSession) pipeline(ctx context.Context, sql string, params [][]byt
 			return rows, size, errors.New("pgconn: pipeline ended before its Sync")
 		}
 	}
+}
+
+func (s *pgconnSession) copyTo(ctx context.Context, sql string, w io.Writer) (int64, error) {
+	tag, err := s.c.CopyTo(ctx, w, sql)
+	return tag.RowsAffected(), err
 }
 
 func (s *pgconnSession) close(ctx context.Context) error { return s.c.Close(ctx) }
@@ -339,6 +366,36 @@ func (s *floorSession) pipeline(_ context.Context, sql string, params [][]byte, 
 		return 0, 0, err
 	}
 	return s.drain(nil)
+}
+
+func (s *floorSession) copyTo(_ context.Context, sql string, w io.Writer) (rows int64, err error) {
+	s.fe.SendQuery(&pgproto3.Query{String: sql})
+	if err := s.fe.Flush(); err != nil {
+		return 0, err
+	}
+	for {
+		msg, err := s.fe.Receive()
+		if err != nil {
+			return rows, err
+		}
+		switch m := msg.(type) {
+		case *pgproto3.CopyData:
+			if _, err := w.Write(m.Data); err != nil {
+				return rows, err
+			}
+		case *pgproto3.CommandComplete:
+			tag := string(m.CommandTag)
+			if i := strings.LastIndexByte(tag, ' '); i >= 0 {
+				rows, _ = strconv.ParseInt(tag[i+1:], 10, 64)
+			}
+		case *pgproto3.ErrorResponse:
+			err = fmt.Errorf("pgproto3: server error %s: %s", m.Code, m.Message)
+			_, _, derr := s.drain(nil)
+			return rows, errors.Join(err, derr)
+		case *pgproto3.ReadyForQuery:
+			return rows, nil
+		}
+	}
 }
 
 func (s *floorSession) close(context.Context) error {
