@@ -38,6 +38,13 @@ const (
 	replShort = 1 << 6
 )
 
+// maxStalls is how many Next calls in a row may end with their context
+// before FuzzReplicationStream stops reading: a stream stalled for good
+// (the server stopped inside a message, say) would otherwise cost
+// 4*maxReads waits of callTimeout, 25 s, which the fuzzer takes for a
+// hang.
+const maxStalls = 3
+
 // FuzzReplicationStream runs a replication.Stream (logical or physical)
 // over a fake walsender: after the startup, the server answers
 // START_REPLICATION with CopyBothResponse and sends the records, each one
@@ -130,18 +137,24 @@ func fuzzReplicationStream(t *testing.T, flags byte, start replication.LSN, reco
 			return
 		}
 		m := &lsnModel{r: t, logical: flags&replLogical != 0, expect: start, received: s.Received()}
-		for n := 0; n < 4*maxReads; n++ {
+		stalls := 0
+		for n := 0; n < 4*maxReads && stalls < maxStalls; n++ {
 			step("Next")
 			nctx, ncancel := context.WithTimeout(context.Background(), timeout)
 			msg, err := s.Next(nctx)
 			ncancel()
 			if err != nil {
 				if c.State() == wire.StateCopyBoth && errors.Is(err, context.DeadlineExceeded) {
-					continue // the context ended while waiting: the stream is intact
+					// The context ended while waiting: the stream is
+					// intact. A server that stalls for good is left
+					// after a few waits, for Close to end the stream.
+					stalls++
+					continue
 				}
 				checkStreamEnd(t, c, s, err)
 				return
 			}
+			stalls = 0
 			m.accepted(s, msg)
 		}
 		step("Close")
