@@ -30,11 +30,31 @@
 // desynchronized, the Reader and Tracker that produced it refuse all further
 // work, and the connection that owns them must be closed.
 //
+// # Fast paths
+//
+// A row in the middle of a result and a CopyData of a COPY OUT or COPY BOTH
+// stream are most of the messages of a busy connection, and need less than
+// the general path: [Frontend.NextRow] and [Frontend.NextCopyData] take such
+// a message when it is already buffered, apply every check [Frontend.Receive]
+// would apply to it (the row continues a result whose previous row Receive
+// accepted: same column count, row limit, cap, exact value lengths, text
+// validation of the text-format columns; the CopyData arrives in a copy-out
+// state before the server's CopyDone and within its cap) and return its
+// values without decoding it into a pgproto3 message. Anything else, they
+// decline without consuming a byte, and the caller calls Receive, which
+// accepts or refuses the message with its full reasons. They never read from
+// the source and never accept what Receive would refuse (FuzzNextRow checks
+// this against Receive). Text values are checked for ASCII without NUL a
+// machine word at a time, or 16 to 64 bytes per instruction on amd64
+// (SSE2/AVX2 assembly; the purego build tag selects the portable Go), and
+// only a value that is not plain ASCII takes the exact UTF-8 check.
+//
 // # Buffer ownership
 //
-// Messages returned by [Reader.Receive] and [Frontend.Receive] are owned by
-// the Reader: they and every byte slice inside them alias its buffer and are
-// valid only until the next call to Receive or Next. Copy anything kept
+// Messages returned by [Reader.Receive] and [Frontend.Receive], and the
+// values returned by NextRow and NextCopyData, are owned by the Reader: they
+// and every byte slice inside them alias its buffer and are valid only until
+// the next call to Receive, Next, NextRow or NextCopyData. Copy anything kept
 // longer.
 //
 // # Concurrency
