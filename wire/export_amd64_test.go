@@ -5,7 +5,7 @@ package wire
 // ASCIIKernels are the implementations of asciiNoNUL this processor runs,
 // each tested on every length (asciiNoNUL picks one by length).
 func ASCIIKernels() map[string]func([]byte) bool {
-	k := map[string]func([]byte) bool{"sse2": asciiNoNULSSE2}
+	k := map[string]func([]byte) bool{"dispatch": asciiNoNUL, "sse2": asciiNoNULSSE2}
 	if useAVX2 {
 		k["avx2"] = func(b []byte) bool {
 			if len(b) < 32 {

@@ -131,6 +131,14 @@ func (f *Frontend) NextRow() ([][]byte, bool) {
 		f.row = make([][]byte, cols)
 	}
 	vals := f.row[:cols]
+	text := t.rowText[:cols]
+	// Text values are checked for ASCII without NUL on the way: a short
+	// value here, without a call (asciiShort, inlined by hand: it is over
+	// the inliner's budget); a long one after the loop. bad collects the
+	// check's failure bits; a value that fails it is not necessarily
+	// invalid (it may be UTF-8) and takes the exact check.
+	var bad uint64
+	long := false
 	p := 2
 	for i := range vals {
 		if len(body)-p < 4 {
@@ -145,14 +153,45 @@ func (f *Frontend) NextRow() ([][]byte, bool) {
 			vals[i] = nil
 			continue
 		}
-		if int(l) > len(body)-p {
+		n := int(l)
+		if n > len(body)-p {
 			return nil, false
 		}
-		vals[i] = body[p : p+int(l) : p+int(l)]
-		p += int(l)
+		v := body[p : p+n : p+n]
+		vals[i] = v
+		p += n
+		if !text[i] || n == 0 {
+			continue
+		}
+		var w1, w2 uint64
+		switch {
+		case n >= 16:
+			long = true
+			continue
+		case n >= 8:
+			w1, w2 = binary.LittleEndian.Uint64(v), binary.LittleEndian.Uint64(v[n-8:])
+		case n >= 4:
+			w1 = uint64(binary.LittleEndian.Uint32(v)) | uint64(binary.LittleEndian.Uint32(v[n-4:]))<<32
+			w2 = w1
+		default:
+			w1 = wordLo&^0xFFFFFF | uint64(v[0]) | uint64(v[n>>1])<<8 | uint64(v[n-1])<<16
+			w2 = w1
+		}
+		bad |= (w1 - wordLo) | w1 | (w2 - wordLo) | w2
 	}
-	if p != len(body) || (t.rowCheck && !validValues(vals, t.rowText)) {
+	if p != len(body) {
 		return nil, false
+	}
+	if bad&wordHi != 0 {
+		if !validValues(vals, text) {
+			return nil, false
+		}
+	} else if long {
+		for i, v := range vals {
+			if len(v) >= 16 && text[i] && !asciiNoNUL(v) && !validTextRest(v) {
+				return nil, false
+			}
+		}
 	}
 	t.rows++
 	rd.r = r

@@ -41,38 +41,54 @@ func CheckText(b []byte) (ok bool, off int, r Reason) {
 // validText reports whether b is valid UTF-8 without NUL bytes, as CheckText
 // does, without locating a failure: the fast paths fall back to the full
 // check when it fails.
-func validText(b []byte) bool { return asciiText(b) || validTextRest(b) }
+func validText(b []byte) bool {
+	return validValues([][]byte{b}, []bool{true})
+}
 
 // validValues reports whether every value vals[i] with text[i] set is
-// valid text (validText); nil values are NULL. One call per row keeps the
-// DataRow loop free of calls.
+// valid text (validText); nil values are NULL. ASCII without NUL, the
+// common case, is confirmed without a loop up to 16 bytes and by asciiNoNUL
+// beyond; any other value takes the exact check. One call per row keeps
+// the DataRow loop free of calls.
 func validValues(vals [][]byte, text []bool) bool {
 	text = text[:len(vals)]
 	for i, v := range vals {
-		if text[i] && !asciiText(v) && !validTextRest(v) {
+		if !text[i] {
+			continue
+		}
+		var ok bool
+		if len(v) >= 16 {
+			ok = asciiNoNUL(v)
+		} else {
+			ok = asciiShort(v)
+		}
+		if !ok && !validTextRest(v) {
 			return false
 		}
 	}
 	return true
 }
 
-// asciiText reports whether b is ASCII without NUL, the common case of text,
-// without a loop up to 16 bytes and with asciiNoNUL beyond.
-func asciiText(b []byte) bool {
-	switch n := len(b); {
-	case n >= 16:
-		return asciiNoNUL(b)
+// asciiShort reports whether v, shorter than 16 bytes, is ASCII without
+// NUL, without a loop: two words, overlapping below 16 bytes; below 8 bytes
+// two overlapping half words; below 4, v[0], v[n/2] and v[n-1], which are
+// all of them, over a word of 0x01 bytes (ASCII, not NUL). Small enough to
+// be inlined.
+func asciiShort(v []byte) bool {
+	var w1, w2 uint64
+	switch n := len(v); {
 	case n >= 8:
-		// Two words, overlapping when n < 16.
-		return wordASCIINoNUL(binary.LittleEndian.Uint64(b)) && wordASCIINoNUL(binary.LittleEndian.Uint64(b[n-8:]))
+		w1, w2 = binary.LittleEndian.Uint64(v), binary.LittleEndian.Uint64(v[n-8:])
 	case n >= 4:
-		return wordASCIINoNUL(uint64(binary.LittleEndian.Uint32(b)) | uint64(binary.LittleEndian.Uint32(b[n-4:]))<<32)
+		w1 = uint64(binary.LittleEndian.Uint32(v)) | uint64(binary.LittleEndian.Uint32(v[n-4:]))<<32
+		w2 = w1
 	case n > 0:
-		// b[0], b[n/2] and b[n-1] are every byte of a value of 1 to 3.
-		// c-1 wraps NUL to 0xFF: one comparison finds NUL and non-ASCII.
-		return b[0]-1 < utf8.RuneSelf-1 && b[n>>1]-1 < utf8.RuneSelf-1 && b[n-1]-1 < utf8.RuneSelf-1
+		w1 = wordLo&^0xFFFFFF | uint64(v[0]) | uint64(v[n>>1])<<8 | uint64(v[n-1])<<16
+		w2 = w1
+	default:
+		return true
 	}
-	return true
+	return ((w1-wordLo)|w1|(w2-wordLo)|w2)&wordHi == 0
 }
 
 // Masks of the eight bytes of a word.

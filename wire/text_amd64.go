@@ -4,17 +4,15 @@ package wire
 
 // asciiNoNUL reports whether every byte of b is ASCII and not NUL. b must
 // hold at least 16 bytes. It is written in assembly because it runs on
-// every text value of every row: with AVX2 (when the processor and the
-// operating system support it) 64 bytes per step, else with SSE2, which
-// every amd64 processor has, 32.
-func asciiNoNUL(b []byte) bool {
-	if useAVX2 && len(b) >= 64 {
-		return asciiNoNULAVX2(b)
-	}
-	return asciiNoNULSSE2(b)
-}
+// every long text value of every row: with AVX2 (when the processor and the
+// operating system support it) 64 bytes per step from 64 bytes on, else
+// with SSE2, which every amd64 processor has, 32. The dispatch is in
+// assembly too, so that a call from Go costs one call.
+//
+//go:noescape
+func asciiNoNUL(b []byte) bool
 
-// useAVX2 is set once at start-up.
+// useAVX2 is set once at start-up; asciiNoNUL reads it.
 var useAVX2 = hasAVX2()
 
 // asciiNoNULSSE2 is asciiNoNUL for len(b) >= 16 with SSE2.

@@ -2,6 +2,21 @@
 
 #include "textflag.h"
 
+// func asciiNoNUL(b []byte) bool
+//
+// AVX2 from 64 bytes on when useAVX2 is set, else SSE2; both have this
+// frame, so the dispatch is a tail jump.
+TEXT ·asciiNoNUL(SB), NOSPLIT, $0-25
+	MOVQ b_len+8(FP), CX
+	CMPQ CX, $64
+	JB   sse2
+	CMPB ·useAVX2(SB), $0
+	JEQ  sse2
+	JMP  ·asciiNoNULAVX2(SB)
+
+sse2:
+	JMP ·asciiNoNULSSE2(SB)
+
 // func asciiNoNULSSE2(b []byte) bool
 //
 // A byte fails when its high bit is set (not ASCII) or when it is zero.

@@ -175,7 +175,6 @@ type Tracker struct {
 	rowCols  int
 	rowLimit int64 // Execute row limit, 0 when none
 	rowText  []bool
-	rowCheck bool // some rowText is set
 }
 
 // NewTracker returns a Tracker in StateNew.
@@ -1213,11 +1212,9 @@ func (t *Tracker) enableRowFast(e *entry, n int, validate bool) {
 		t.rowLimit = int64(e.maxRows)
 	}
 	t.rowText = t.rowText[:0]
-	t.rowCheck = false
 	for i := range n {
 		text := validate && (len(t.formats) == 0 || formatAt(t.formats, i) == 0)
 		t.rowText = append(t.rowText, text)
-		t.rowCheck = t.rowCheck || text
 	}
 	t.rowCols = n
 	t.rowFast = true
