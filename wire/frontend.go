@@ -378,6 +378,9 @@ func tooLong(field string, n, max int) error {
 }
 
 func checkName(field, name string) error {
+	if name == "" {
+		return nil // the unnamed statement or portal
+	}
 	if len(name) > MaxNameLength {
 		return tooLong(field, len(name), MaxNameLength)
 	}

@@ -42,7 +42,10 @@ func CheckText(b []byte) (ok bool, off int, r Reason) {
 // does, without locating a failure: the fast paths fall back to the full
 // check when it fails.
 func validText(b []byte) bool {
-	return validValues([][]byte{b}, []bool{true})
+	if len(b) >= 16 {
+		return asciiNoNUL(b) || validTextRest(b)
+	}
+	return asciiShort(b) || validTextRest(b)
 }
 
 // validValues reports whether every value vals[i] with text[i] set is

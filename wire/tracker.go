@@ -163,8 +163,8 @@ type Tracker struct {
 	clientErr bool // client sent CopyFail
 	serverEnd bool // server sent CopyDone
 
-	stmts   map[string]shape
-	portals map[string]shape
+	stmts   shapes
+	portals shapes
 
 	// DataRow fast path (Frontend.NextRow). dataRow sets rowFast once it
 	// has accepted a row of the head entry with every check; any other
@@ -389,8 +389,8 @@ func (t *Tracker) SendQuery() (uint64, error) {
 	}
 	e := t.push(entryQuery)
 	// Any Query destroys the unnamed statement and portal.
-	delete(t.stmts, "")
-	delete(t.portals, "")
+	t.stmts.del("")
+	t.portals.del("")
 	return e.seq, nil
 }
 
@@ -811,7 +811,7 @@ func (t *Tracker) ready(e *entry, m *pgproto3.ReadyForQuery) (Event, error) {
 	t.tx = TxStatus(m.TxStatus)
 	if t.tx == TxIdle {
 		// The transaction ended: named portals died with it.
-		clear(t.portals)
+		t.portals.clear()
 	}
 	return Event{Seq: seq, Done: true}, nil
 }
@@ -879,20 +879,18 @@ func (t *Tracker) busy(msg pgproto3.BackendMessage) (Event, error) {
 		}
 	case entryParse:
 		if _, ok := msg.(*pgproto3.ParseComplete); ok {
-			delete(t.stmts, e.name)
+			t.stmts.del(e.name)
 			seq := e.seq
 			t.pop()
 			return Event{Seq: seq, Done: true}, nil
 		}
 	case entryBind:
 		if _, ok := msg.(*pgproto3.BindComplete); ok {
-			st, ok := t.stmts[e.stmt]
+			st, ok := t.stmts.get(e.stmt)
 			p := shape{known: ok && st.known, noData: st.noData, cols: st.cols, fmtKnow: true}
-			p.formats = append(t.portals[e.name].formats[:0], e.formats...)
-			if t.portals == nil {
-				t.portals = make(map[string]shape)
-			}
-			t.portals[e.name] = p
+			old, _ := t.portals.get(e.name)
+			p.formats = append(old.formats[:0], e.formats...)
+			t.portals.set(e.name, p)
 			seq := e.seq
 			t.pop()
 			return Event{Seq: seq, Done: true}, nil
@@ -911,14 +909,14 @@ func (t *Tracker) busy(msg pgproto3.BackendMessage) (Event, error) {
 						return Event{}, t.violation(ReasonInvalidValue, 'T', "Describe of a statement reported a binary column")
 					}
 				}
-				t.setStmt(e.name, shape{known: true, cols: len(m.Fields)})
+				t.stmts.set(e.name, shape{known: true, cols: len(m.Fields)})
 				seq := e.seq
 				t.pop()
 				return Event{Seq: seq, Done: true}, nil
 			}
 		case *pgproto3.NoData:
 			if e.phase == phaseRows {
-				t.setStmt(e.name, shape{known: true, noData: true})
+				t.stmts.set(e.name, shape{known: true, noData: true})
 				seq := e.seq
 				t.pop()
 				return Event{Seq: seq, Done: true}, nil
@@ -927,7 +925,7 @@ func (t *Tracker) busy(msg pgproto3.BackendMessage) (Event, error) {
 	case entryDescribePortal:
 		switch m := msg.(type) {
 		case *pgproto3.RowDescription:
-			p := t.portals[e.name]
+			p, _ := t.portals.get(e.name)
 			if p.fmtKnow {
 				if len(p.formats) > 1 && len(p.formats) != len(m.Fields) {
 					return Event{}, t.violation(ReasonFieldCountMismatch, 'T', "portal bound with "+strconv.Itoa(len(p.formats))+
@@ -947,14 +945,14 @@ func (t *Tracker) busy(msg pgproto3.BackendMessage) (Event, error) {
 					p.formats = append(p.formats, m.Fields[i].Format)
 				}
 			}
-			t.setPortal(e.name, p)
+			t.portals.set(e.name, p)
 			seq := e.seq
 			t.pop()
 			return Event{Seq: seq, Done: true}, nil
 		case *pgproto3.NoData:
-			p := t.portals[e.name]
+			p, _ := t.portals.get(e.name)
 			p.known, p.noData, p.cols = true, true, 0
-			t.setPortal(e.name, p)
+			t.portals.set(e.name, p)
 			seq := e.seq
 			t.pop()
 			return Event{Seq: seq, Done: true}, nil
@@ -964,9 +962,9 @@ func (t *Tracker) busy(msg pgproto3.BackendMessage) (Event, error) {
 	case entryClose:
 		if _, ok := msg.(*pgproto3.CloseComplete); ok {
 			if e.stmt == "S" {
-				delete(t.stmts, e.name)
+				t.stmts.del(e.name)
 			} else {
-				delete(t.portals, e.name)
+				t.portals.del(e.name)
 			}
 			seq := e.seq
 			t.pop()
@@ -979,18 +977,49 @@ func (t *Tracker) busy(msg pgproto3.BackendMessage) (Event, error) {
 	return Event{}, t.unexpected(typeOf(msg), "")
 }
 
-func (t *Tracker) setStmt(name string, s shape) {
-	if t.stmts == nil {
-		t.stmts = make(map[string]shape)
-	}
-	t.stmts[name] = s
+// shapes maps statement or portal names to what is known of their rows.
+// The unnamed one, which most requests use and replace, lives in a field of
+// its own: no map operation on the common path.
+type shapes struct {
+	unnamed    shape
+	hasUnnamed bool
+	named      map[string]shape
 }
 
-func (t *Tracker) setPortal(name string, s shape) {
-	if t.portals == nil {
-		t.portals = make(map[string]shape)
+func (s *shapes) get(name string) (shape, bool) {
+	if name == "" {
+		return s.unnamed, s.hasUnnamed
 	}
-	t.portals[name] = s
+	v, ok := s.named[name]
+	return v, ok
+}
+
+func (s *shapes) set(name string, v shape) {
+	if name == "" {
+		s.unnamed, s.hasUnnamed = v, true
+		return
+	}
+	if s.named == nil {
+		s.named = make(map[string]shape)
+	}
+	s.named[name] = v
+}
+
+// del forgets name. The unnamed shape keeps its formats' memory for reuse.
+func (s *shapes) del(name string) {
+	if name == "" {
+		s.unnamed = shape{formats: s.unnamed.formats[:0]}
+		s.hasUnnamed = false
+		return
+	}
+	delete(s.named, name)
+}
+
+func (s *shapes) clear() {
+	s.del("")
+	if len(s.named) > 0 {
+		clear(s.named)
+	}
 }
 
 // loadPortal loads, at the first reply to an Execute, what is known of the
@@ -1000,7 +1029,7 @@ func (t *Tracker) loadPortal(e *entry) {
 		return
 	}
 	e.phase = phaseRows
-	p, ok := t.portals[e.name]
+	p, ok := t.portals.get(e.name)
 	t.cols, t.fmtKnown, t.noRows = -1, false, false
 	if !ok {
 		return
@@ -1150,9 +1179,9 @@ func (t *Tracker) query(e *entry, msg pgproto3.BackendMessage) (Event, error) {
 // noteTag drops cached statement shapes when SQL deallocated statements.
 func (t *Tracker) noteTag(tag []byte) {
 	if bytes.HasPrefix(tag, []byte("DEALLOCATE")) || bytes.Equal(tag, []byte("DISCARD ALL")) {
-		clear(t.stmts)
+		t.stmts.clear()
 		if bytes.Equal(tag, []byte("DISCARD ALL")) {
-			clear(t.portals)
+			t.portals.clear()
 		}
 	}
 }
@@ -1180,9 +1209,9 @@ func (t *Tracker) dataRow(m *pgproto3.DataRow) (Event, error) {
 		t.cols = n
 		if e.kind == entryExecute {
 			// Remember the shape for later Executes of a suspended portal.
-			p := t.portals[e.name]
+			p, _ := t.portals.get(e.name)
 			p.known, p.noData, p.cols = true, false, n
-			t.setPortal(e.name, p)
+			t.portals.set(e.name, p)
 		}
 	} else if n != t.cols {
 		return Event{}, t.violation(ReasonFieldCountMismatch, 'D', "DataRow with "+strconv.Itoa(n)+" columns, the row description has "+strconv.Itoa(t.cols))
