@@ -249,7 +249,7 @@ func BenchmarkCopyFromRowsBinary(b *testing.B) {
 	for _, r := range rows {
 		size += 2 + 3*4 + 4 + int64(len(r[1].(string))) + 8
 	}
-	for _, client := range []string{clientPgstrict, copyClientPgx} {
+	for _, client := range clientOrder(clientPgstrict, copyClientPgx) {
 		b.Run(client, func(b *testing.B) {
 			ctx := context.Background()
 			m := newCopyMeter(b, size)

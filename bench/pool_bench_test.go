@@ -20,7 +20,7 @@ const clientPgxpool = "pgxpool"
 const benchPoolSize = 4
 
 // poolClients are the pools the pool benchmarks compare.
-func poolClients() []string { return []string{clientPgstrict, clientPgxpool} }
+func poolClients() []string { return clientOrder(clientPgstrict, clientPgxpool) }
 
 // benchPool is one pool under test. Both implementations run the same
 // statement at the same layer: pgstrict's conn.ResultReader and pgconn's,

@@ -8,7 +8,7 @@ import (
 
 // replayClients are the clients a replay benchmark compares: pgstrict, the
 // pgconn baseline and the pgproto3 floor.
-func replayClients() []string { return []string{clientPgstrict, clientPgconn, clientPgproto3} }
+func replayClients() []string { return clientOrder(clientPgstrict, clientPgconn, clientPgproto3) }
 
 // openReplay connects client to a ReplayConn serving the startup reply and
 // then loop; the session is closed in tb.Cleanup.

@@ -256,3 +256,11 @@ func window(b []byte, i int) string {
 	lo, hi := max(0, i-16), min(len(b), i+16)
 	return fmt.Sprintf("[%d:%d] %q", lo, hi, b[lo:hi])
 }
+
+func TestClientOrder(t *testing.T) {
+	t.Setenv(ClientOrderEnv, "")
+	assert.Equal(t, []string{clientPgstrict, clientPgconn, clientPgproto3}, replayClients())
+	t.Setenv(ClientOrderEnv, "1")
+	assert.Equal(t, []string{clientPgproto3, clientPgconn, clientPgstrict}, replayClients())
+	assert.Equal(t, []string{clientPgconn, clientPgstrict}, serverClients())
+}

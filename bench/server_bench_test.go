@@ -9,7 +9,7 @@ import (
 )
 
 // serverClients are the clients a real-server benchmark compares.
-func serverClients() []string { return []string{clientPgstrict, clientPgconn} }
+func serverClients() []string { return clientOrder(clientPgstrict, clientPgconn) }
 
 // serverDSN returns the URL of a fresh database of the test cluster, or
 // skips (fails in CI) when no server can be had. TLS is off: over loopback

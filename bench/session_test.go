@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,6 +30,21 @@ const (
 	clientPgconn   = "pgconn"
 	clientPgproto3 = "pgproto3" // the floor: framing and decoding only
 )
+
+// ClientOrderEnv, set to 1 in the environment, makes every side-by-side
+// benchmark run its clients in the opposite order. The client measured
+// first in a process pays for what warms up (a new server backend, caches);
+// cmd/benchtable sets it on every other run so that neither side always
+// pays.
+const ClientOrderEnv = "PGSTRICT_BENCH_REVERSE"
+
+// clientOrder returns clients in the order of this run (see ClientOrderEnv).
+func clientOrder(clients ...string) []string {
+	if os.Getenv(ClientOrderEnv) == "1" {
+		slices.Reverse(clients)
+	}
+	return clients
+}
 
 // session is one client connection under test. Each method runs one
 // request to the end and reads every row the way an application would:
