@@ -315,21 +315,25 @@ func (cp *Copy) ReadFrom(r io.Reader) (int64, error) {
 	if cp.ended {
 		return 0, errCopyOver
 	}
-	if len(cp.buf) < cp.chunk {
-		cp.buf = make([]byte, cp.chunk)
+	// The source is read straight behind room for the message header, and
+	// the framed chunk is written from there: no copy of the data.
+	const h = wire.CopyDataHeader
+	if len(cp.buf) < h+cp.chunk {
+		cp.buf = make([]byte, h+cp.chunk)
 	}
+	chunk := cp.buf[h : h+cp.chunk]
 	var total int64
 	fill := 0
 	for {
-		n, rerr := r.Read(cp.buf[fill:])
-		if n < 0 || n > len(cp.buf)-fill {
+		n, rerr := r.Read(chunk[fill:])
+		if n < 0 || n > len(chunk)-fill {
 			rerr = fmt.Errorf("conn: copy: the reader returned an invalid count %d", n)
 			n = 0
 		}
 		fill += n
 		total += int64(n)
-		if fill == len(cp.buf) || (fill > 0 && errors.Is(rerr, io.EOF)) {
-			if err := cp.sendData(cp.buf[:fill]); err != nil {
+		if fill == len(chunk) || (fill > 0 && errors.Is(rerr, io.EOF)) {
+			if err := cp.sendFramed(cp.buf[:h+fill]); err != nil {
 				return total, err
 			}
 			fill = 0
@@ -357,11 +361,38 @@ func (cp *Copy) sendData(p []byte) error {
 		return cp.finish(c.die(fmt.Errorf("conn: copy: internal error: %w", err)))
 	}
 	if c.tr != nil {
-		if c.tr != nil {
-			c.traceSend(&pgproto3.CopyData{Data: p})
-		}
+		c.traceSend(&pgproto3.CopyData{Data: p})
 	}
 	return cp.write()
+}
+
+// sendFramed sends one CopyData framed in place in msg (see
+// wire.Frontend.FrameCopyData) after checking for server input.
+func (cp *Copy) sendFramed(msg []byte) error {
+	c := cp.c
+	if err := cp.poll(); err != nil {
+		return err
+	}
+	if len(c.fe.Output()) > 0 {
+		// Whatever is encoded goes first, in the order it was recorded.
+		if err := cp.write(); err != nil {
+			return err
+		}
+	}
+	if err := c.fe.FrameCopyData(msg); err != nil {
+		return cp.finish(c.die(fmt.Errorf("conn: copy: internal error: %w", err)))
+	}
+	if c.tr != nil {
+		c.traceSend(&pgproto3.CopyData{Data: msg[wire.CopyDataHeader:]})
+	}
+	n, err := c.nc.Write(msg)
+	if err == nil {
+		return nil
+	}
+	if isTimeout(err) && c.watch.Fired() {
+		return cp.cancelledWriting(msg[n:])
+	}
+	return cp.finish(cp.broken(err))
 }
 
 // write writes the encoded output. A context that ends while the write

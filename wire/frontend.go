@@ -694,6 +694,33 @@ func (f *Frontend) SendCopyData(data []byte) error {
 	return nil
 }
 
+// CopyDataHeader is the room FrameCopyData needs in front of a payload.
+const CopyDataHeader = 5
+
+// FrameCopyData frames a CopyData in place, for a write without a copy of
+// the payload: msg is CopyDataHeader bytes of room followed by the payload.
+// It makes the checks and records the message as SendCopyData does, and
+// writes the header into msg[:CopyDataHeader]. The caller must then write
+// any pending Output and after it msg, whole and unchanged; nothing else may
+// be sent in between.
+func (f *Frontend) FrameCopyData(msg []byte) error {
+	if err := f.tr.Err(); err != nil {
+		return err
+	}
+	if len(msg) < CopyDataHeader {
+		return &InputError{Field: "copy data", Offset: -1, Problem: "no room for the message header"}
+	}
+	if len(msg)-CopyDataHeader > MaxFrontendBody {
+		return tooLong("copy data", len(msg)-CopyDataHeader, MaxFrontendBody)
+	}
+	if err := f.tr.SendCopyData(); err != nil {
+		return err
+	}
+	msg[0] = 'd'
+	binary.BigEndian.PutUint32(msg[1:CopyDataHeader], uint32(len(msg)-1))
+	return nil
+}
+
 // SendCopyDone encodes a CopyDone.
 func (f *Frontend) SendCopyDone() error {
 	if err := f.tr.Err(); err != nil {

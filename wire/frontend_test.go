@@ -638,3 +638,33 @@ func TestFrontendReportsTrackerState(t *testing.T) {
 	assert.Equal(t, wire.TxFailed, f.TxStatus())
 	assert.Equal(t, wire.StateIdle, f.State())
 }
+
+// TestFrontendFrameCopyData checks the in-place framing of CopyData: the
+// header it writes makes the buffer decode as the CopyData SendCopyData
+// would encode, it is refused outside COPY IN and without room (changing
+// nothing), and after CopyDone the Tracker refuses more data, as it would
+// had the data been sent with SendCopyData.
+func TestFrontendFrameCopyData(t *testing.T) {
+	t.Parallel()
+	f, in := trFrontendIdle(t, wire.FrontendOptions{})
+	msg := append(make([]byte, wire.CopyDataHeader), "1\tone\n"...)
+	var ie *wire.InputError
+	require.ErrorAs(t, f.FrameCopyData(msg), &ie, "FrameCopyData while idle")
+	assert.Equal(t, make([]byte, wire.CopyDataHeader), msg[:wire.CopyDataHeader], "a refused frame writes no header")
+
+	_, err := f.SendQuery("copy t from stdin")
+	require.NoError(t, err)
+	in.Write(trEncodeAll(t, &pgproto3.CopyInResponse{ColumnFormatCodes: []uint16{0}}))
+	trReceiveAll(t, f, in)
+	require.Equal(t, wire.StateCopyIn, f.State())
+	f.ResetOutput()
+	require.ErrorAs(t, f.FrameCopyData(make([]byte, 4)), &ie, "no room for the header")
+	require.NoError(t, f.FrameCopyData(msg))
+	assert.Empty(t, f.Output(), "the frame is the caller's to write")
+	want, err := (&pgproto3.CopyData{Data: []byte("1\tone\n")}).Encode(nil)
+	require.NoError(t, err)
+	assert.Equal(t, want, msg)
+	require.NoError(t, f.FrameCopyData(make([]byte, wire.CopyDataHeader)), "an empty CopyData")
+	require.NoError(t, f.SendCopyDone())
+	require.Error(t, f.FrameCopyData(msg), "data after CopyDone")
+}
