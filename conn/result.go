@@ -37,13 +37,12 @@ func copyFields(dst []FieldDescription, src []pgproto3.FieldDescription) []Field
 	}
 	dst = dst[:len(src)]
 	for i := range src {
-		f := &src[i]
-		name := dst[i].Name
-		if name != string(f.Name) {
-			name = string(f.Name)
+		f, d := &src[i], &dst[i]
+		if d.Name != string(f.Name) { // compared without a conversion
+			d.Name = string(f.Name)
 		}
-		dst[i] = FieldDescription{Name: name, TableOID: f.TableOID, TableAttributeNumber: f.TableAttributeNumber,
-			DataTypeOID: f.DataTypeOID, DataTypeSize: f.DataTypeSize, TypeModifier: f.TypeModifier, Format: f.Format}
+		d.TableOID, d.TableAttributeNumber = f.TableOID, f.TableAttributeNumber
+		d.DataTypeOID, d.DataTypeSize, d.TypeModifier, d.Format = f.DataTypeOID, f.DataTypeSize, f.TypeModifier, f.Format
 	}
 	return dst
 }

@@ -12,6 +12,13 @@ import (
 // decoder holds one flyweight per backend message type. Decoded messages
 // alias the body they were decoded from.
 type decoder struct {
+	// rowDescBody is a copy of the body of the last RowDescription decoded
+	// without error, which d.rowDesc holds (its names alias the copy):
+	// a repeated query's description is the same bytes, accepted again
+	// without decoding.
+	rowDescBody []byte
+	rowDescOK   bool
+
 	authOk        pgproto3.AuthenticationOk
 	authCleartext pgproto3.AuthenticationCleartextPassword
 	authMD5       pgproto3.AuthenticationMD5Password
@@ -189,7 +196,7 @@ func (d *decoder) decode(typ byte, body []byte) (pgproto3.BackendMessage, *Proto
 		d.cmdComplete.CommandTag = c.cstr("command tag")
 		return &d.cmdComplete, c.end("CommandComplete")
 	case 'T':
-		return d.decodeRowDescription(&c)
+		return d.decodeRowDescriptionCached(body)
 	case 'Z':
 		switch body[0] {
 		case 'I', 'T', 'E':
@@ -328,6 +335,28 @@ func (d *decoder) decodeDataRow(c *cursor) (pgproto3.BackendMessage, *ProtocolEr
 		return nil, invalid(p, ReasonTrailingBytes, strconv.Itoa(len(b)-p)+" bytes after the last column of DataRow")
 	}
 	return &d.dataRow, nil
+}
+
+// maxCachedRowDescription bounds the RowDescription body the decoder keeps
+// a copy of (a few hundred columns of short names).
+const maxCachedRowDescription = 16 << 10
+
+// decodeRowDescriptionCached decodes a RowDescription from a copy of body
+// that it keeps, so that the next RowDescription with the same bytes, which
+// would decode to the same message and pass the same checks, is returned
+// as it is.
+func (d *decoder) decodeRowDescriptionCached(body []byte) (pgproto3.BackendMessage, *ProtocolError) {
+	if d.rowDescOK && bytes.Equal(body, d.rowDescBody) {
+		return &d.rowDesc, nil
+	}
+	d.rowDescOK = false
+	if len(body) > maxCachedRowDescription {
+		return d.decodeRowDescription(&cursor{b: body})
+	}
+	d.rowDescBody = append(d.rowDescBody[:0], body...)
+	msg, err := d.decodeRowDescription(&cursor{b: d.rowDescBody})
+	d.rowDescOK = err == nil
+	return msg, err
 }
 
 func (d *decoder) decodeRowDescription(c *cursor) (pgproto3.BackendMessage, *ProtocolError) {

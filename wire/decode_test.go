@@ -262,3 +262,59 @@ func TestCheckText(t *testing.T) {
 		})
 	}
 }
+
+// TestDecodeRepeatedRowDescription checks the decoder's reuse of a
+// RowDescription whose bytes repeat: the same values each time, names that
+// stay intact after the read buffer was overwritten by later messages, a
+// different description decoded afresh, and a malformed one refused after
+// an identical-looking good one.
+func TestDecodeRepeatedRowDescription(t *testing.T) {
+	desc := func(names ...string) *pgproto3.RowDescription {
+		rd := &pgproto3.RowDescription{}
+		for _, n := range names {
+			rd.Fields = append(rd.Fields, pgproto3.FieldDescription{Name: []byte(n), DataTypeOID: 25, DataTypeSize: -1, TypeModifier: -1})
+		}
+		return rd
+	}
+	var in []byte
+	for _, m := range []pgproto3.BackendMessage{desc("a", "bb"), &pgproto3.DataRow{Values: [][]byte{[]byte("xx"), []byte("yyy")}},
+		desc("a", "bb"), desc("a", "bc"), desc("a", "bb")} {
+		var err error
+		in, err = m.Encode(in)
+		require.NoError(t, err)
+	}
+	// A one-byte buffer makes every message overwrite the previous one's bytes.
+	rd := wire.NewReader(bytes.NewReader(in), wire.ReaderOptions{BufferSize: 1})
+	names := func(m pgproto3.BackendMessage) []string {
+		var out []string
+		for _, f := range m.(*pgproto3.RowDescription).Fields {
+			out = append(out, string(f.Name))
+		}
+		return out
+	}
+	first, err := rd.Receive()
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a", "bb"}, names(first))
+	_, err = rd.Receive() // the DataRow reuses the read buffer
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a", "bb"}, names(first), "names of the kept description after the buffer was reused")
+	for _, want := range [][]string{{"a", "bb"}, {"a", "bc"}, {"a", "bb"}} {
+		m, err := rd.Receive()
+		require.NoError(t, err)
+		assert.Equal(t, want, names(m))
+	}
+
+	// A description with a bad format code, after a good one of the same
+	// length: refused, not taken for the good one.
+	good, err := desc("a").Encode(nil)
+	require.NoError(t, err)
+	bad := bytes.Clone(good)
+	bad[len(bad)-1] = 7 // format code 7
+	rd = wire.NewReader(bytes.NewReader(append(good, bad...)), wire.ReaderOptions{})
+	_, err = rd.Receive()
+	require.NoError(t, err)
+	_, err = rd.Receive()
+	var pe *wire.ProtocolError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, wire.ReasonInvalidValue, pe.Reason)
+}

@@ -1119,6 +1119,9 @@ func (t *Tracker) query(e *entry, msg pgproto3.BackendMessage) (Event, error) {
 				t.formats = t.formats[:0]
 			}
 			e.phase = phaseRows
+			// The rows' shape is known now: even the first one can take
+			// the fast path.
+			t.enableRowFast(e, t.cols, !t.opts.SkipValueValidation)
 			return Event{Seq: e.seq}, nil
 		case *pgproto3.CommandComplete:
 			t.noteTag(m.CommandTag)
