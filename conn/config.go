@@ -702,21 +702,32 @@ func defaultHost(env *environment) string {
 // everywhere except in password and sslpassword. Errors are
 // *ParseConfigError, whose message never contains the password.
 func ParseConfig(connString string) (*Config, error) {
-	return parseConfig(connString, osEnvironment())
+	cfg, _, err := parseConfig(connString, osEnvironment(), nil)
+	return cfg, err
 }
 
-func parseConfig(connString string, env *environment) (*Config, error) {
-	cfg, err := buildConfig(connString, env)
+// ParseConfigWithExtra is ParseConfig for a connection string that also
+// carries keywords another layer owns (package pool's pool_* keywords): a
+// keyword for which extra reports true is not refused as unknown but
+// returned, with its value, in the map, and takes no part in the
+// connection's configuration. The string is tokenized once, by the same
+// rules (quoting, escapes, URL decoding) as every other keyword.
+func ParseConfigWithExtra(connString string, extra func(keyword string) bool) (*Config, map[string]string, error) {
+	return parseConfig(connString, osEnvironment(), extra)
+}
+
+func parseConfig(connString string, env *environment, extra func(string) bool) (*Config, map[string]string, error) {
+	cfg, extras, err := buildConfig(connString, env, extra)
 	if err != nil {
 		var pe *ParseConfigError
 		if errors.As(err, &pe) {
 			pe.ConnString = redactConnString(connString)
 			pe.hasConnString = true
-			return nil, pe
+			return nil, nil, pe
 		}
-		return nil, &ParseConfigError{ConnString: redactConnString(connString), hasConnString: true, Msg: "invalid connection string", Err: err}
+		return nil, nil, &ParseConfigError{ConnString: redactConnString(connString), hasConnString: true, Msg: "invalid connection string", Err: err}
 	}
-	return cfg, nil
+	return cfg, extras, nil
 }
 
 // setting is one parameter value and where it came from.
@@ -775,7 +786,7 @@ var unsupportedEnv = []string{
 	"PGSSLMAXPROTOCOLVERSION", "PGSSLMINPROTOCOLVERSION",
 }
 
-func buildConfig(connString string, env *environment) (*Config, error) {
+func buildConfig(connString string, env *environment, extra func(string) bool) (*Config, map[string]string, error) {
 	var raw map[string]string
 	var err error
 	if isURL(connString) {
@@ -784,22 +795,30 @@ func buildConfig(connString string, env *environment) (*Config, error) {
 		raw, err = parseKeywordValue(connString)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
+	var extras map[string]string
 	settings := make(map[string]setting, len(raw))
 	for _, k := range slices.Sorted(maps.Keys(raw)) {
+		if extra != nil && extra(k) {
+			if extras == nil {
+				extras = make(map[string]string)
+			}
+			extras[k] = raw[k]
+			continue
+		}
 		if _, ok := connParams[k]; !ok {
 			if slices.Contains(unsupportedParams, k) {
-				return nil, &ParseConfigError{Keyword: k, Msg: fmt.Sprintf("unsupported connection parameter %q", k)}
+				return nil, nil, &ParseConfigError{Keyword: k, Msg: fmt.Sprintf("unsupported connection parameter %q", k)}
 			}
-			return nil, &ParseConfigError{Keyword: k, Msg: fmt.Sprintf("unknown connection parameter %q", k)}
+			return nil, nil, &ParseConfigError{Keyword: k, Msg: fmt.Sprintf("unknown connection parameter %q", k)}
 		}
 		settings[k] = setting{val: raw[k]}
 	}
 	for _, name := range unsupportedEnv {
 		if v, ok := env.lookupEnv(name); ok && v != "" {
-			return nil, &ParseConfigError{Msg: fmt.Sprintf("environment variable %s is set but its setting is not supported", name)}
+			return nil, nil, &ParseConfigError{Msg: fmt.Sprintf("environment variable %s is set but its setting is not supported", name)}
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(connParams)) {
@@ -817,13 +836,22 @@ func buildConfig(connString string, env *environment) (*Config, error) {
 	for _, k := range slices.Sorted(maps.Keys(settings)) {
 		s := settings[k]
 		if strings.IndexByte(s.val, 0) >= 0 {
-			return nil, paramError(k, s, "contains a NUL byte")
+			return nil, nil, paramError(k, s, "contains a NUL byte")
 		}
 		if k != "password" && k != "sslpassword" && !utf8.ValidString(s.val) {
-			return nil, paramError(k, s, "is not valid UTF-8")
+			return nil, nil, paramError(k, s, "is not valid UTF-8")
 		}
 	}
-	return configFromSettings(settings, env)
+	for _, k := range slices.Sorted(maps.Keys(extras)) {
+		if v := extras[k]; strings.IndexByte(v, 0) >= 0 || !utf8.ValidString(v) {
+			return nil, nil, paramError(k, setting{val: v}, "contains a NUL byte or invalid UTF-8")
+		}
+	}
+	cfg, err := configFromSettings(settings, env)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, extras, nil
 }
 
 // paramError reports a problem with one parameter without echoing its value.

@@ -45,7 +45,7 @@ func cfgTestEnv(tb testing.TB, vars map[string]string, dirs ...string) *environm
 // cfgMustParse parses s in env and fails the test on error.
 func cfgMustParse(tb testing.TB, s string, env *environment) *Config {
 	tb.Helper()
-	cfg, err := parseConfig(s, env)
+	cfg, _, err := parseConfig(s, env, nil)
 	require.NoError(tb, err, "parse %q", s)
 	return cfg
 }
@@ -53,7 +53,7 @@ func cfgMustParse(tb testing.TB, s string, env *environment) *Config {
 // cfgParseErr parses s in env, requires a *ParseConfigError and returns it.
 func cfgParseErr(tb testing.TB, s string, env *environment) *ParseConfigError {
 	tb.Helper()
-	cfg, err := parseConfig(s, env)
+	cfg, _, err := parseConfig(s, env, nil)
 	require.Error(tb, err, "parse %q", s)
 	assert.Nil(tb, cfg)
 	var pe *ParseConfigError
@@ -745,7 +745,7 @@ func TestParseConfigErrorFormat(t *testing.T) {
 	assert.Equal(t, "conn: invalid configuration: bad", pe.Error())
 	assert.NoError(t, pe.Unwrap())
 
-	_, err := parseConfig("", cfgTestEnv(t, map[string]string{"PGSSLMODE": "x"}))
+	_, _, err := parseConfig("", cfgTestEnv(t, map[string]string{"PGSSLMODE": "x"}), nil)
 	assert.True(t, strings.HasPrefix(err.Error(), `conn: cannot parse "": `), err.Error())
 }
 
@@ -945,7 +945,7 @@ func FuzzParseConfig(f *testing.F) {
 	}
 	const secret = "SECRETxyz"
 	f.Fuzz(func(t *testing.T, s string) {
-		cfg, err := parseConfig(s, env)
+		cfg, _, err := parseConfig(s, env, nil)
 		if err != nil {
 			// The property holds when the only occurrence of the secret is the
 			// password value and no escape can forge another one elsewhere.
@@ -977,4 +977,32 @@ func FuzzParseConfig(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestParseConfigWithExtra checks keywords owned by another layer: returned
+// with their values (quoted and URL-encoded ones decoded as any keyword),
+// kept out of the connection's configuration, checked for NUL and UTF-8
+// like every value, and other unknown keywords still refused.
+func TestParseConfigWithExtra(t *testing.T) {
+	env := cfgTestEnv(t, nil)
+	isX := func(k string) bool { return strings.HasPrefix(k, "x_") }
+	cfg, extras, err := parseConfig("host=h user=u x_a=1 x_b='two words\\'' dbname=d", env, isX)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"x_a": "1", "x_b": "two words'"}, extras)
+	assert.Equal(t, "d", cfg.Database)
+	assert.Empty(t, cfg.RuntimeParams["x_a"])
+
+	_, extras, err = parseConfig("postgres://u@h/d?x_a=A%20B&sslmode=disable", env, isX)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"x_a": "A B"}, extras)
+
+	_, extras, err = parseConfig("host=h user=u", env, isX)
+	require.NoError(t, err)
+	assert.Nil(t, extras)
+
+	pe := cfgParseErr(t, "host=h y_a=1", env)
+	assert.Equal(t, "y_a", pe.Keyword)
+	_, _, err = parseConfig("postgres://u@h/d?x_a=%00", env, isX)
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, "x_a", pe.Keyword)
 }
