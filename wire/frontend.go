@@ -124,7 +124,7 @@ func (f *Frontend) NextRow() ([][]byte, bool) {
 	}
 	body := b[5 : n+1]
 	cols := int(binary.BigEndian.Uint16(body))
-	if cols != t.rowCols {
+	if cols != t.cols {
 		return nil, false
 	}
 	if cap(f.row) < cols {

@@ -300,9 +300,19 @@ func TestNextCopyData(t *testing.T) {
 		assert.Equal(t, wire.ReasonMessageTooLarge, pe.Reason)
 	})
 	t.Run("idle", func(t *testing.T) {
+		// A notice (legal while idle) read by Receive pulls the CopyData
+		// behind it into the buffer: NextCopyData must decline it for the
+		// state, not for want of bytes, and Receive then refuses it.
 		f, in := trFrontendIdle(t, wire.FrontendOptions{})
-		in.Write(trEncodeAll(t, &pgproto3.CopyData{Data: []byte("x")}))
+		in.Write(trEncodeAll(t, &pgproto3.NoticeResponse{Severity: "NOTICE", SeverityUnlocalized: "NOTICE", Code: "00000", Message: "hi"},
+			&pgproto3.CopyData{Data: []byte("x")}))
+		_, _, err := f.Receive()
+		require.NoError(t, err)
+		require.Positive(t, f.Buffered(), "the CopyData is buffered")
 		_, ok := f.NextCopyData()
 		assert.False(t, ok, "NextCopyData while idle")
+		_, _, err = f.Receive()
+		var pe *wire.ProtocolError
+		require.ErrorAs(t, err, &pe)
 	})
 }

@@ -166,13 +166,13 @@ type Tracker struct {
 	stmts   shapes
 	portals shapes
 
-	// DataRow fast path (Frontend.NextRow). dataRow sets rowFast once it
-	// has accepted a row of the head entry with every check; any other
-	// message, a violation and Rollback clear it. While it is set, a
-	// DataRow of rowCols columns needs no check but its values' (rowText
+	// DataRow fast path (Frontend.NextRow). It is armed (rowFast) when the
+	// shape of the head entry's rows is known: at a simple Query's
+	// RowDescription, or once dataRow accepted a row with every check; any
+	// other message, a violation and Rollback disarm it. While it is set, a
+	// DataRow of t.cols columns needs no check but its values' (rowText
 	// marks the columns validated as text) and the row limit.
 	rowFast  bool
-	rowCols  int
 	rowLimit int64 // Execute row limit, 0 when none
 	rowText  []bool
 }
@@ -1121,7 +1121,7 @@ func (t *Tracker) query(e *entry, msg pgproto3.BackendMessage) (Event, error) {
 			e.phase = phaseRows
 			// The rows' shape is known now: even the first one can take
 			// the fast path.
-			t.enableRowFast(e, t.cols, !t.opts.SkipValueValidation)
+			t.enableRowFast(e, !t.opts.SkipValueValidation)
 			return Event{Seq: e.seq}, nil
 		case *pgproto3.CommandComplete:
 			t.noteTag(m.CommandTag)
@@ -1231,24 +1231,23 @@ func (t *Tracker) dataRow(m *pgproto3.DataRow) (Event, error) {
 		}
 	}
 	t.rows++
-	t.enableRowFast(e, n, validate)
+	t.enableRowFast(e, validate)
 	return Event{Seq: e.seq}, nil
 }
 
 // enableRowFast arms the DataRow fast path for the rest of the head
-// entry's rows: they must have n columns, and the text columns are
+// entry's rows: they must have t.cols columns, and the text columns are
 // validated when validate is set, as dataRow does.
-func (t *Tracker) enableRowFast(e *entry, n int, validate bool) {
+func (t *Tracker) enableRowFast(e *entry, validate bool) {
 	t.rowLimit = 0
 	if e.kind == entryExecute {
 		t.rowLimit = int64(e.maxRows)
 	}
 	t.rowText = t.rowText[:0]
-	for i := range n {
+	for i := range t.cols {
 		text := validate && (len(t.formats) == 0 || formatAt(t.formats, i) == 0)
 		t.rowText = append(t.rowText, text)
 	}
-	t.rowCols = n
 	t.rowFast = true
 }
 
