@@ -385,32 +385,30 @@ func (cp *Copy) sendFramed(msg []byte) error {
 	if c.tr != nil {
 		c.traceSend(&pgproto3.CopyData{Data: msg[wire.CopyDataHeader:]})
 	}
-	n, err := c.nc.Write(msg)
-	if err == nil {
-		return nil
-	}
-	if isTimeout(err) && c.watch.Fired() {
-		return cp.cancelledWriting(msg[n:])
-	}
-	return cp.finish(cp.broken(err))
+	return cp.writeBytes(msg)
 }
 
-// write writes the encoded output. A context that ends while the write
-// blocks interrupts it; the unwritten rest of the message is then written
-// within the drain bound so that the stream stays framed, and the COPY is
-// ended as the context requires.
+// write writes the encoded output (see writeBytes) and empties it.
 func (cp *Copy) write() error {
+	err := cp.writeBytes(cp.c.fe.Output())
+	cp.c.fe.ResetOutput()
+	return err
+}
+
+// writeBytes writes b: the encoded output, or a CopyData framed in place.
+// A context that ends while the write blocks interrupts it; the unwritten
+// rest of the message is then written within the drain bound so that the
+// stream stays framed, and the COPY is ended as the context requires. Any
+// other write failure closes the connection.
+func (cp *Copy) writeBytes(b []byte) error {
 	c := cp.c
-	out := c.fe.Output()
-	n, err := c.nc.Write(out)
+	n, err := c.nc.Write(b)
 	if err == nil {
-		c.fe.ResetOutput()
 		return nil
 	}
 	if isTimeout(err) && c.watch.Fired() {
-		return cp.cancelledWriting(out[n:])
+		return cp.cancelledWriting(b[n:])
 	}
-	c.fe.ResetOutput()
 	return cp.finish(cp.broken(err))
 }
 
