@@ -139,6 +139,7 @@ func BenchmarkCheckText(b *testing.B) {
 		in   []byte
 	}{
 		{"ascii16", []byte("0123456789abcdef")},
+		{"ascii100", bytes.Repeat([]byte("x"), 100)},
 		{"ascii1k", bytes.Repeat([]byte("x"), 1024)},
 		{"utf8_1k", bytes.Repeat([]byte("ü"), 512)},
 	} {

@@ -44,10 +44,11 @@
 // decline without consuming a byte, and the caller calls Receive, which
 // accepts or refuses the message with its full reasons. They never read from
 // the source and never accept what Receive would refuse (FuzzNextRow checks
-// this against Receive). Text values are checked for ASCII without NUL a
-// machine word at a time, or 16 to 64 bytes per instruction on amd64
-// (SSE2/AVX2 assembly; the purego build tag selects the portable Go), and
-// only a value that is not plain ASCII takes the exact UTF-8 check.
+// this against Receive). Text values are checked for ASCII without NUL with
+// word arithmetic up to 16 bytes and beyond with a kernel in assembly on
+// amd64 (SSE2, 32 bytes per step; AVX2, 64, where the processor has it; the
+// purego build tag selects the portable Go), and only a value that is not
+// plain ASCII takes the exact UTF-8 check. CheckText uses the same check.
 //
 // # Buffer ownership
 //

@@ -12,27 +12,8 @@ import (
 // offset of the first offending byte and the reason (ReasonNULInText or
 // ReasonInvalidUTF8).
 func CheckText(b []byte) (ok bool, off int, r Reason) {
-	if len(b) <= 16 {
-		// Short values: eight bytes at a time while they are ASCII without NUL.
-		const hi = 0x8080808080808080
-		const lo = 0x0101010101010101
-		i := 0
-		for ; i+8 <= len(b); i += 8 {
-			w := binary.LittleEndian.Uint64(b[i:])
-			if w&hi != 0 || (w-lo)&^w&hi != 0 {
-				return checkTextSlow(b, i)
-			}
-		}
-		for ; i < len(b); i++ {
-			if c := b[i]; c == 0 || c >= utf8.RuneSelf {
-				return checkTextSlow(b, i)
-			}
-		}
-		return true, -1, ReasonUnknown
-	}
-	// Longer values: the vectorized NUL search and UTF-8 validation of the
-	// standard library, then the slow path only to locate a failure.
-	if bytes.IndexByte(b, 0) < 0 && utf8.Valid(b) {
+	// validText is the check; the byte loop only locates a failure.
+	if validText(b) {
 		return true, -1, ReasonUnknown
 	}
 	return checkTextSlow(b, 0)
