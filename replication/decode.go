@@ -347,6 +347,25 @@ func (d *Decoder) needTwoPhase(typ byte, what string) *DecodeError {
 	return nil
 }
 
+// twoPhaseFields checks what the two-phase messages have in common once
+// their fields are read: the body ends after the GID (read at offset at),
+// the GID is text, the flags, for the messages that have them, are zero,
+// and the stream was started with two_phase.
+func (d *Decoder) twoPhaseFields(typ byte, what string, at int, gid []byte, flags *uint8) *DecodeError {
+	if err := d.done(typ); err != nil {
+		return err
+	}
+	if err := text(typ, at, "GID", gid); err != nil {
+		return err
+	}
+	if flags != nil {
+		if err := flagsZero(typ, 1, *flags); err != nil {
+			return err
+		}
+	}
+	return d.needTwoPhase(typ, what)
+}
+
 // readXid reads the transaction ID that messages carry inside a streamed block.
 func (d *Decoder) readXid() uint32 {
 	if d.block != blockStream {
@@ -450,9 +469,9 @@ func (d *Decoder) decode(walStart LSN, p []byte) (Message, *DecodeError) {
 	case 'P':
 		return d.decodePrepare(walStart)
 	case 'K':
-		return d.decodeCommitPrepared(walStart)
+		return d.decodeCommitPrepared()
 	case 'r':
-		return d.decodeRollbackPrepared(walStart)
+		return d.decodeRollbackPrepared()
 	case 'p':
 		return d.decodeStreamPrepare(walStart)
 	}
@@ -1076,13 +1095,7 @@ func (d *Decoder) decodeBeginPrepare(walStart LSN) (Message, *DecodeError) {
 	m.Xid = r.u32("transaction ID")
 	at := r.off
 	gid := r.cstr("GID")
-	if err := d.done(typ); err != nil {
-		return nil, err
-	}
-	if err := text(typ, at, "GID", gid); err != nil {
-		return nil, err
-	}
-	if err := d.needTwoPhase(typ, "BeginPrepare"); err != nil {
+	if err := d.twoPhaseFields(typ, "BeginPrepare", at, gid, nil); err != nil {
 		return nil, err
 	}
 	if err := d.needNone(typ, "BeginPrepare"); err != nil {
@@ -1104,16 +1117,7 @@ func (d *Decoder) decodePrepare(walStart LSN) (Message, *DecodeError) {
 	m := &d.prep
 	at := d.r.off + 1 + 8 + 8 + 8 + 4
 	gid := d.prepareFields(m)
-	if err := d.done(typ); err != nil {
-		return nil, err
-	}
-	if err := text(typ, at, "GID", gid); err != nil {
-		return nil, err
-	}
-	if err := flagsZero(typ, 1, m.Flags); err != nil {
-		return nil, err
-	}
-	if err := d.needTwoPhase(typ, "Prepare"); err != nil {
+	if err := d.twoPhaseFields(typ, "Prepare", at, gid, &m.Flags); err != nil {
 		return nil, err
 	}
 	if d.block != blockPrepare {
@@ -1139,16 +1143,7 @@ func (d *Decoder) decodeStreamPrepare(walStart LSN) (Message, *DecodeError) {
 	m := &d.sprep
 	at := d.r.off + 1 + 8 + 8 + 8 + 4
 	gid := d.prepareFields((*Prepare)(m))
-	if err := d.done(typ); err != nil {
-		return nil, err
-	}
-	if err := text(typ, at, "GID", gid); err != nil {
-		return nil, err
-	}
-	if err := flagsZero(typ, 1, m.Flags); err != nil {
-		return nil, err
-	}
-	if err := d.needTwoPhase(typ, "StreamPrepare"); err != nil {
+	if err := d.twoPhaseFields(typ, "StreamPrepare", at, gid, &m.Flags); err != nil {
 		return nil, err
 	}
 	if err := d.openStream(typ, "StreamPrepare", m.Xid); err != nil {
@@ -1165,7 +1160,7 @@ func (d *Decoder) decodeStreamPrepare(walStart LSN) (Message, *DecodeError) {
 	return m, nil
 }
 
-func (d *Decoder) decodeCommitPrepared(walStart LSN) (Message, *DecodeError) {
+func (d *Decoder) decodeCommitPrepared() (Message, *DecodeError) {
 	const typ = 'K'
 	r, m := &d.r, &d.cprep
 	m.Flags = r.u8("flags")
@@ -1175,16 +1170,7 @@ func (d *Decoder) decodeCommitPrepared(walStart LSN) (Message, *DecodeError) {
 	m.Xid = r.u32("transaction ID")
 	at := r.off
 	gid := r.cstr("GID")
-	if err := d.done(typ); err != nil {
-		return nil, err
-	}
-	if err := text(typ, at, "GID", gid); err != nil {
-		return nil, err
-	}
-	if err := flagsZero(typ, 1, m.Flags); err != nil {
-		return nil, err
-	}
-	if err := d.needTwoPhase(typ, "CommitPrepared"); err != nil {
+	if err := d.twoPhaseFields(typ, "CommitPrepared", at, gid, &m.Flags); err != nil {
 		return nil, err
 	}
 	if err := d.needNone(typ, "CommitPrepared"); err != nil {
@@ -1193,12 +1179,11 @@ func (d *Decoder) decodeCommitPrepared(walStart LSN) (Message, *DecodeError) {
 	if err := d.endAt(typ, m.CommitLSN, m.EndLSN); err != nil {
 		return nil, err
 	}
-	_ = walStart
 	m.GID = string(gid)
 	return m, nil
 }
 
-func (d *Decoder) decodeRollbackPrepared(walStart LSN) (Message, *DecodeError) {
+func (d *Decoder) decodeRollbackPrepared() (Message, *DecodeError) {
 	const typ = 'r'
 	r, m := &d.r, &d.rprep
 	m.Flags = r.u8("flags")
@@ -1209,16 +1194,7 @@ func (d *Decoder) decodeRollbackPrepared(walStart LSN) (Message, *DecodeError) {
 	m.Xid = r.u32("transaction ID")
 	at := r.off
 	gid := r.cstr("GID")
-	if err := d.done(typ); err != nil {
-		return nil, err
-	}
-	if err := text(typ, at, "GID", gid); err != nil {
-		return nil, err
-	}
-	if err := flagsZero(typ, 1, m.Flags); err != nil {
-		return nil, err
-	}
-	if err := d.needTwoPhase(typ, "RollbackPrepared"); err != nil {
+	if err := d.twoPhaseFields(typ, "RollbackPrepared", at, gid, &m.Flags); err != nil {
 		return nil, err
 	}
 	if err := d.needNone(typ, "RollbackPrepared"); err != nil {
@@ -1230,7 +1206,6 @@ func (d *Decoder) decodeRollbackPrepared(walStart LSN) (Message, *DecodeError) {
 	if m.RollbackEndLSN <= m.PrepareEndLSN {
 		return nil, backwards(typ, "rollback end LSN", m.RollbackEndLSN, m.PrepareEndLSN+1)
 	}
-	_ = walStart
 	d.lastEnd = m.RollbackEndLSN
 	m.GID = string(gid)
 	return m, nil
