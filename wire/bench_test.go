@@ -3,6 +3,7 @@ package wire_test
 import (
 	"bytes"
 	"io"
+	"strconv"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -59,7 +60,52 @@ func startupReply(tb testing.TB) []byte {
 //
 //	go test -run '^$' -bench ReadDataRows -benchmem ./wire/
 func BenchmarkReadDataRows(b *testing.B) {
-	desc, rows, _ := benchRows(b)
+	for _, set := range []struct {
+		name       string
+		desc, rows []byte
+	}{
+		{"mixed", nil, nil},
+		{"replay", nil, nil},
+	} {
+		if set.name == "mixed" {
+			set.desc, set.rows, _ = benchRows(b)
+		} else {
+			set.desc, set.rows = replayRows(b)
+		}
+		b.Run(set.name, func(b *testing.B) { benchReadDataRows(b, set.desc, set.rows) })
+	}
+}
+
+// replayRows are 16 DataRows of the shape bench.MixedRowsQuery reads (an
+// int, "row N", a NULL, 100 'x' and 1 KiB on the 16th row): the row of the
+// replay benchmarks, here served from the cache.
+func replayRows(tb testing.TB) (rowDesc []byte, rows []byte) {
+	tb.Helper()
+	text := func(name string) pgproto3.FieldDescription {
+		return pgproto3.FieldDescription{Name: []byte(name), DataTypeOID: 25, DataTypeSize: -1, TypeModifier: -1}
+	}
+	rd, err := (&pgproto3.RowDescription{Fields: []pgproto3.FieldDescription{
+		{Name: []byte("id"), DataTypeOID: 23, DataTypeSize: 4, TypeModifier: -1},
+		text("name"), text("note"), text("payload"),
+	}}).Encode(nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for g := 500_001; g <= 500_016; g++ {
+		id := strconv.Itoa(g)
+		payload := bytes.Repeat([]byte("x"), 100)
+		if g%16 == 0 {
+			payload = bytes.Repeat([]byte("x"), 1024)
+		}
+		rows, err = (&pgproto3.DataRow{Values: [][]byte{[]byte(id), []byte("row " + id), nil, payload}}).Encode(rows)
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return rd, rows
+}
+
+func benchReadDataRows(b *testing.B, desc, rows []byte) {
 	// open returns a Frontend that has read the RowDescription.
 	open := func(b *testing.B) *wire.Frontend {
 		src := io.MultiReader(bytes.NewReader(startupReply(b)), bytes.NewReader(desc), &cycle{b: rows})
