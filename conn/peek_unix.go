@@ -35,7 +35,7 @@ func newSocketPeeker(nc net.Conn) *socketPeeker {
 	}
 	p := &socketPeeker{rc: rc}
 	p.fn = func(fd uintptr) bool {
-		p.n, _, p.err = syscall.Recvfrom(int(fd), p.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		p.n, p.err = peekRecv(fd, p.buf[:])
 		return true
 	}
 	return p
