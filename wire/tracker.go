@@ -946,8 +946,9 @@ func (t *Tracker) busy(msg pgproto3.BackendMessage) (Event, error) {
 				}
 			}
 			t.portals.set(e.name, p)
-			seq := e.seq
+			seq, name := e.seq, e.name
 			t.pop()
+			t.armExecute(name)
 			return Event{Seq: seq, Done: true}, nil
 		case *pgproto3.NoData:
 			p, _ := t.portals.get(e.name)
@@ -1233,6 +1234,23 @@ func (t *Tracker) dataRow(m *pgproto3.DataRow) (Event, error) {
 	t.rows++
 	t.enableRowFast(e, validate)
 	return Event{Seq: e.seq}, nil
+}
+
+// armExecute arms the DataRow fast path for the Execute at the head of the
+// queue when it executes portal, whose description just arrived: its first
+// row can then take the fast path, as a simple Query's does after its
+// RowDescription. The portal's shape and formats are loaded as the
+// Execute's first reply would load them; a portal without rows, or whose
+// shape is not known, is left to Receive.
+func (t *Tracker) armExecute(portal string) {
+	h := t.headEntry()
+	if h == nil || h.kind != entryExecute || h.name != portal || h.phase != phaseStart {
+		return
+	}
+	t.loadPortal(h)
+	if t.cols >= 0 && !t.noRows && t.fmtKnown {
+		t.enableRowFast(h, !t.opts.SkipValueValidation)
+	}
 }
 
 // enableRowFast arms the DataRow fast path for the rest of the head
