@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -40,6 +41,15 @@ func (d CopyDirection) String() string {
 // DefaultCopyChunkSize is the default largest CopyData payload a Copy
 // sends, and the buffer size of ReadFrom.
 const DefaultCopyChunkSize = 256 << 10
+
+// copyBufs keeps ReadFrom's buffers of the default chunk size (with room
+// for the message header) between COPYs: a COPY neither allocates nor
+// zeroes 256 KiB. ReadFrom writes synchronously, so a buffer is free again
+// when ReadFrom returns.
+var copyBufs = sync.Pool{New: func() any {
+	b := make([]byte, wire.CopyDataHeader+DefaultCopyChunkSize)
+	return &b
+}}
 
 // copyPollWait is how long the check for server input before each CopyData
 // may wait where the socket cannot be peeked at: long enough for one
@@ -109,7 +119,7 @@ type Copy struct {
 
 	ctxDone <-chan struct{} // Done of the context of CopyStart
 
-	buf    []byte        // ReadFrom's read buffer
+	buf    []byte        // ReadFrom's read buffer when chunk is not the default (see copyBufs)
 	peek   *socketPeeker // COPY FROM STDIN: the cheap check for server input, or nil
 	ended  bool          // COPY FROM STDIN: CopyDone or CopyFail was sent
 	failed bool          // COPY FROM STDIN: CopyFail was sent (a 57014 is expected)
@@ -318,10 +328,16 @@ func (cp *Copy) ReadFrom(r io.Reader) (int64, error) {
 	// The source is read straight behind room for the message header, and
 	// the framed chunk is written from there: no copy of the data.
 	const h = wire.CopyDataHeader
-	if len(cp.buf) < h+cp.chunk {
-		cp.buf = make([]byte, h+cp.chunk)
+	buf := cp.buf
+	if cp.chunk == DefaultCopyChunkSize {
+		bp := copyBufs.Get().(*[]byte)
+		defer copyBufs.Put(bp)
+		buf = *bp
+	} else if len(buf) < h+cp.chunk {
+		buf = make([]byte, h+cp.chunk)
+		cp.buf = buf
 	}
-	chunk := cp.buf[h : h+cp.chunk]
+	chunk := buf[h : h+cp.chunk]
 	var total int64
 	fill := 0
 	for {
@@ -333,7 +349,7 @@ func (cp *Copy) ReadFrom(r io.Reader) (int64, error) {
 		fill += n
 		total += int64(n)
 		if fill == len(chunk) || (fill > 0 && errors.Is(rerr, io.EOF)) {
-			if err := cp.sendFramed(cp.buf[:h+fill]); err != nil {
+			if err := cp.sendFramed(buf[:h+fill]); err != nil {
 				return total, err
 			}
 			fill = 0

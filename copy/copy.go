@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/pgstrict/pgstrict/conn"
 )
@@ -101,7 +102,14 @@ func (cp Copier) To(ctx context.Context, c *conn.Conn, sql string, w io.Writer) 
 	if err != nil {
 		return 0, err
 	}
-	bw := &batchWriter{w: w, buf: make([]byte, 0, cp.chunk())}
+	bw := &batchWriter{w: w}
+	if n := cp.chunk(); n == conn.DefaultCopyChunkSize {
+		bp := batchBufs.Get().(*[]byte)
+		defer batchBufs.Put(bp)
+		bw.buf = (*bp)[:0]
+	} else {
+		bw.buf = make([]byte, 0, n)
+	}
 	if _, err := x.WriteTo(bw); err != nil {
 		return 0, err
 	}
@@ -110,6 +118,15 @@ func (cp Copier) To(ctx context.Context, c *conn.Conn, sql string, w io.Writer) 
 	}
 	return x.Tag().RowsAffected(), nil
 }
+
+// batchBufs keeps To's batch buffers of the default chunk size between
+// COPYs, so that a COPY TO neither allocates nor zeroes 256 KiB. A buffer
+// is free again when To returns: io.Writer implementations must not
+// retain what they are given.
+var batchBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, conn.DefaultCopyChunkSize)
+	return &b
+}}
 
 // batchWriter gathers the rows of COPY TO STDOUT into larger writes.
 type batchWriter struct {
