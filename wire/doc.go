@@ -36,8 +36,10 @@
 // stream are most of the messages of a busy connection, and need less than
 // the general path: [Frontend.NextRow] and [Frontend.NextCopyData] take such
 // a message when it is already buffered, apply every check [Frontend.Receive]
-// would apply to it (the row continues a result whose previous row Receive
-// accepted: same column count, row limit, cap, exact value lengths, text
+// would apply to it (the row belongs to a result whose shape is known: after
+// a simple Query's RowDescription, after the RowDescription of a Describe
+// portal followed by the Execute of that portal, or after a row Receive
+// accepted; same column count, row limit, cap, exact value lengths, text
 // validation of the text-format columns; the CopyData arrives in a copy-out
 // state before the server's CopyDone and within its cap) and return its
 // values without decoding it into a pgproto3 message. Anything else, they

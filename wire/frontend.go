@@ -91,8 +91,10 @@ func (f *Frontend) Receive() (pgproto3.BackendMessage, Event, error) {
 
 // NextRow is the fast path of a result's rows. If the next message is
 // already buffered, is a DataRow, and is legal where it arrives with every
-// check Receive makes (the row continues the result whose previous row
-// Receive or NextRow accepted: same column count, row limit, framing caps,
+// check Receive makes (the row belongs to a result whose shape is known: a
+// simple Query's after its RowDescription, an Execute's after its portal's
+// Describe, any after a row Receive or NextRow accepted; same column count,
+// row limit, framing caps,
 // exact value lengths, UTF-8 and NUL validation of text values), NextRow
 // consumes it and returns its values, which alias the read buffer and are
 // valid until the next call to NextRow or Receive. Otherwise it consumes
