@@ -18,8 +18,17 @@ var ErrNoCancelKey = errors.New("conn: the server sent no cancel key")
 // success says nothing about whether anything was cancelled: the effect is
 // at most an ErrorResponse 57014 on this connection. It may be called from
 // any goroutine. When TLS is in use the request travels over TLS as well, so
-// the cancel key is never sent in clear.
+// the cancel key is never sent in clear. On a closed connection (Close, or
+// closed after a failure) nothing runs that could be cancelled: CancelRequest
+// then returns an error matching ErrClosed without connecting (a connection
+// attempt, and a connection slot on the server, for nothing).
 func (c *Conn) CancelRequest(ctx context.Context) error {
+	c.closeMu.Lock()
+	closed := c.closed
+	c.closeMu.Unlock()
+	if closed {
+		return fmt.Errorf("cancel: %w", ErrClosed)
+	}
 	return c.cancelRequest(ctx)
 }
 

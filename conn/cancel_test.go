@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"net"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,6 +60,25 @@ func TestCancelRequestIdle(t *testing.T) {
 	c := trustConn(t)
 	require.NoError(t, c.CancelRequest(boundedCtx(t, 10*time.Second)))
 	requireUsable(t, c)
+}
+
+// TestCancelRequestClosed checks that CancelRequest on a closed connection
+// fails with ErrClosed and never connects: nothing runs there to cancel.
+func TestCancelRequestClosed(t *testing.T) {
+	t.Parallel()
+	cfg := mustParseConfig(t, managedDB(t).URL(pgtest.RoleTrust, "sslmode=disable"))
+	var dials atomic.Int32
+	var d net.Dialer
+	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		return d.DialContext(ctx, network, addr)
+	}
+	c := mustConnectConfig(t, cfg)
+	require.EqualValues(t, 1, dials.Load())
+	require.NoError(t, c.Close(boundedCtx(t, 10*time.Second)))
+	err := c.CancelRequest(boundedCtx(t, 10*time.Second))
+	require.ErrorIs(t, err, conn.ErrClosed)
+	assert.EqualValues(t, 1, dials.Load(), "CancelRequest on a closed connection dialed the server")
 }
 
 // TestContextEndsDuringQuery checks that a context ending while a query
