@@ -171,12 +171,12 @@ func (k *streamCheck) notification(n *conn.Notification) {
 //   - A *wire.ProtocolError means the connection is closed.
 //   - An unusable connection is closed or desynced, for good; a usable one
 //     is idle, not busy, with a defined transaction status.
-func (k *streamCheck) after(c *conn.Conn, err error, exempt bool) {
+func (k *streamCheck) after(c *conn.Conn, err error) {
 	k.r.Helper()
 	if k.stream == nil {
 		return
 	}
-	if k.closed && !exempt {
+	if k.closed {
 		if err == nil || !errors.Is(err, conn.ErrClosed) {
 			k.fail("on a connection closed earlier (%v) the call returned %v, not an error matching conn.ErrClosed", c.Err(), err)
 		}
@@ -239,7 +239,7 @@ func runSession(c *conn.Conn, ops []byte, k *streamCheck, step func(string)) {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		err := runOp(ctx, c, op, arg, k)
 		cancel()
-		k.after(c, err, op == opCancel)
+		k.after(c, err)
 	}
 }
 
