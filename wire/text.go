@@ -30,23 +30,12 @@ func validText(b []byte) bool {
 }
 
 // validValues reports whether every value vals[i] with text[i] set is
-// valid text (validText); nil values are NULL. ASCII without NUL, the
-// common case, is confirmed without a loop up to 16 bytes and by asciiNoNUL
-// beyond; any other value takes the exact check. One call per row keeps
-// the DataRow loop free of calls.
+// valid text (validText); nil values are NULL. It is the exact check of a
+// row whose quick ASCII test failed.
 func validValues(vals [][]byte, text []bool) bool {
 	text = text[:len(vals)]
 	for i, v := range vals {
-		if !text[i] {
-			continue
-		}
-		var ok bool
-		if len(v) >= 16 {
-			ok = asciiNoNUL(v)
-		} else {
-			ok = asciiShort(v)
-		}
-		if !ok && !validTextRest(v) {
+		if text[i] && !validText(v) {
 			return false
 		}
 	}
@@ -56,8 +45,8 @@ func validValues(vals [][]byte, text []bool) bool {
 // asciiShort reports whether v, shorter than 16 bytes, is ASCII without
 // NUL, without a loop: two words, overlapping below 16 bytes; below 8 bytes
 // two overlapping half words; below 4, v[0], v[n/2] and v[n-1], which are
-// all of them, over a word of 0x01 bytes (ASCII, not NUL). Small enough to
-// be inlined.
+// all of them, over a word of 0x01 bytes (ASCII, not NUL). It is over the
+// inliner's budget, so NextRow's column loop has a copy of it.
 func asciiShort(v []byte) bool {
 	var w1, w2 uint64
 	switch n := len(v); {

@@ -168,8 +168,10 @@ type Tracker struct {
 
 	// DataRow fast path (Frontend.NextRow). It is armed (rowFast) when the
 	// shape of the head entry's rows is known: at a simple Query's
-	// RowDescription, or once dataRow accepted a row with every check; any
-	// other message, a violation and Rollback disarm it. While it is set, a
+	// RowDescription, at a Describe portal's RowDescription when the
+	// Execute of that portal follows (armExecute), or once dataRow accepted
+	// a row with every check; any other message, a violation and Rollback
+	// disarm it. While it is set, a
 	// DataRow of t.cols columns needs no check but its values' (rowText
 	// marks the columns validated as text) and the row limit.
 	rowFast  bool
