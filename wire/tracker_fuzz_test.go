@@ -13,6 +13,15 @@ import (
 	"github.com/pgstrict/pgstrict/wire"
 )
 
+// fuzzReporter is the part of *testing.T and *testing.F the helpers of this
+// file use. They take it rather than testing.TB because ClusterFuzzLite's
+// go-118-fuzz-build compiles this file against its own "testing" shim,
+// which has no TB; its T and F have these methods (.clusterfuzzlite/build.sh).
+type fuzzReporter interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
 // FuzzTracker drives a Tracker, and a Frontend in lockstep, with a sequence
 // of operations decoded from the input: the first byte selects the options,
 // then each byte below 0x80 is a Send call (with parameters from the bytes
@@ -180,7 +189,7 @@ type trScriptedClient struct {
 	batch int
 }
 
-func (c *trScriptedClient) react(t testing.TB, f *wire.Frontend, msg pgproto3.BackendMessage) {
+func (c *trScriptedClient) react(t fuzzReporter, f *wire.Frontend, msg pgproto3.BackendMessage) {
 	t.Helper()
 	check := func(err error) {
 		t.Helper()
@@ -248,7 +257,7 @@ func (c *trScriptedClient) react(t testing.TB, f *wire.Frontend, msg pgproto3.Ba
 
 // trCheckSendError allows a refusal (the script does not know every
 // state) but no other error than the stored ProtocolError.
-func trCheckSendError(t testing.TB, f *wire.Frontend, err error) {
+func trCheckSendError(t fuzzReporter, f *wire.Frontend, err error) {
 	t.Helper()
 	var pe *wire.ProtocolError
 	var ie *wire.InputError
@@ -265,7 +274,7 @@ func trCheckSendError(t testing.TB, f *wire.Frontend, err error) {
 
 // trStreamSeeds are server streams for the scripted client: its startup
 // and the replies to its first batches, in several variants.
-func trStreamSeeds(tb testing.TB) [][]byte {
+func trStreamSeeds(tb fuzzReporter) [][]byte {
 	tb.Helper()
 	cat := trCatalogue()
 	by := make(map[string]pgproto3.BackendMessage, len(cat))
@@ -363,7 +372,7 @@ func FuzzFrontendStream(f *testing.F) {
 	})
 }
 
-func trCheckStreamEnd(t testing.TB, fe *wire.Frontend, err error, size int64) {
+func trCheckStreamEnd(t fuzzReporter, fe *wire.Frontend, err error, size int64) {
 	t.Helper()
 	if err == io.EOF {
 		if fe.State() != wire.StateClosed || fe.Err() != nil {
@@ -488,7 +497,7 @@ func FuzzNextRow(f *testing.F) {
 // trSameMessages fails unless want and got are the same message. An
 // ErrorResponse or NoticeResponse keeps its unknown fields in a map, which
 // Encode writes in random order: those are compared by value.
-func trSameMessages(t testing.TB, step int, want, got pgproto3.BackendMessage) {
+func trSameMessages(t fuzzReporter, step int, want, got pgproto3.BackendMessage) {
 	t.Helper()
 	wb, err1 := want.Encode(nil)
 	gb, err2 := got.Encode(nil)
@@ -507,7 +516,7 @@ func trSameMessages(t testing.TB, step int, want, got pgproto3.BackendMessage) {
 	}
 }
 
-func trSameValues(t testing.TB, step int, got, want [][]byte) {
+func trSameValues(t fuzzReporter, step int, got, want [][]byte) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("step %d: NextRow returned %d values, Receive %d", step, len(got), len(want))
@@ -520,7 +529,7 @@ func trSameValues(t testing.TB, step int, got, want [][]byte) {
 	}
 }
 
-func trSameErrors(t testing.TB, step int, want, got error) {
+func trSameErrors(t fuzzReporter, step int, want, got error) {
 	t.Helper()
 	var wpe, gpe *wire.ProtocolError
 	if errors.As(want, &wpe) != errors.As(got, &gpe) {
@@ -537,7 +546,7 @@ func trSameErrors(t testing.TB, step int, want, got error) {
 	}
 }
 
-func trSameFrontends(t testing.TB, step int, slow, fast *wire.Frontend) {
+func trSameFrontends(t fuzzReporter, step int, slow, fast *wire.Frontend) {
 	t.Helper()
 	if slow.State() != fast.State() || slow.Pending() != fast.Pending() || slow.TxStatus() != fast.TxStatus() ||
 		slow.Buffered() != fast.Buffered() || !bytes.Equal(slow.Output(), fast.Output()) {
@@ -551,7 +560,7 @@ func trSameFrontends(t testing.TB, step int, slow, fast *wire.Frontend) {
 // valid rows (text and binary columns, NULLs, empty values, multi-byte
 // UTF-8, values of every length around the validation steps), then one bad
 // row of each kind the fast path must hand back to Receive.
-func trRowSeeds(tb testing.TB) [][]byte {
+func trRowSeeds(tb fuzzReporter) [][]byte {
 	tb.Helper()
 	enc := func(msgs ...pgproto3.BackendMessage) []byte {
 		var out []byte
