@@ -16,7 +16,7 @@ DEMO_CMD   ?= env GO='$(GO)' .ci/demo.sh
 # deliberately odd Go sources).
 GOFILES = $(shell find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' | sort)
 
-.PHONY: bench build ci demo fmt fuzz fuzz-smoke golden-update lint test test-short
+.PHONY: bench build ci demo fmt fuzz fuzz-oss fuzz-smoke golden-update lint test test-short
 
 ## bench: run bench/ side by side (-count=6), print the ratios pgstrict/baseline (BENCHFLAGS: benchtable flags)
 bench:
@@ -46,6 +46,10 @@ fuzz:
 ## fuzz-smoke: the same, 3s per target
 fuzz-smoke:
 	GO='$(GO)' FUZZTIME=3s .ci/fuzz.sh
+
+## fuzz-oss: build every target as ClusterFuzzLite does, without Docker, and run each libFuzzer binary briefly (needs clang with libFuzzer; FUZZ_OSS_TIME, FUZZ_OSS_ONLY)
+fuzz-oss:
+	GO='$(GO)' .clusterfuzzlite/check.sh
 
 ## golden-update: rewrite the golden files of every package whose tests use internal/golden
 golden-update:

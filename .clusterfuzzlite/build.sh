@@ -22,8 +22,10 @@
 #      export_test.go hooks) become regular files, so that every version of
 #      the tool sees them. Each target is built in a copy of its own.
 # Helpers a target shares with other files must therefore not take
-# testing types (the stateful targets in fuzz/ take a small interface);
-# see fuzz/README.md.
+# testing types (the stateful targets in fuzz/ take a small interface),
+# and a target's own file uses only what the shim has (no testing.TB, no
+# T.Context); see fuzz/README.md. check.sh (make fuzz-oss, run by CI) runs
+# this script without Docker and runs every fuzzer it builds.
 #
 # Seed corpora: the committed testdata/fuzz/<FuzzName> files use the go test
 # fuzz format, which libFuzzer does not read; the fuzzers start from f.Add's
