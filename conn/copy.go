@@ -374,7 +374,7 @@ func (cp *Copy) sendData(p []byte) error {
 		return err
 	}
 	if err := c.fe.SendCopyData(p); err != nil {
-		return cp.finish(c.die(fmt.Errorf("conn: copy: internal error: %w", err)))
+		return cp.finish(c.die(fmt.Errorf("%w: copy: %w", errInternal, err)))
 	}
 	if c.tr != nil {
 		c.traceSend(&pgproto3.CopyData{Data: p})
@@ -396,7 +396,7 @@ func (cp *Copy) sendFramed(msg []byte) error {
 		}
 	}
 	if err := c.fe.FrameCopyData(msg); err != nil {
-		return cp.finish(c.die(fmt.Errorf("conn: copy: internal error: %w", err)))
+		return cp.finish(c.die(fmt.Errorf("%w: copy: %w", errInternal, err)))
 	}
 	if c.tr != nil {
 		c.traceSend(&pgproto3.CopyData{Data: msg[wire.CopyDataHeader:]})
@@ -621,7 +621,7 @@ func (cp *Copy) sendFail(reason string) error {
 	c := cp.c
 	reason = cleanReason(reason)
 	if err := c.fe.SendCopyFail(reason); err != nil {
-		return c.die(fmt.Errorf("conn: copy: internal error: %w", err))
+		return c.die(fmt.Errorf("%w: copy: %w", errInternal, err))
 	}
 	if c.tr != nil {
 		c.traceSend(&pgproto3.CopyFail{Message: reason})
@@ -638,7 +638,7 @@ func (cp *Copy) syncAfterCopy() error {
 		return nil
 	}
 	if _, err := c.fe.SendSync(); err != nil {
-		return c.die(fmt.Errorf("conn: copy: internal error: %w", err))
+		return c.die(fmt.Errorf("%w: copy: %w", errInternal, err))
 	}
 	if c.tr != nil {
 		c.traceSend(&pgproto3.Sync{})
@@ -690,7 +690,7 @@ func (cp *Copy) Finish() (CommandTag, error) {
 		return cp.tag, err
 	}
 	if err := c.fe.SendCopyDone(); err != nil {
-		return cp.tag, cp.finish(c.die(fmt.Errorf("conn: copy: internal error: %w", err)))
+		return cp.tag, cp.finish(c.die(fmt.Errorf("%w: copy: %w", errInternal, err)))
 	}
 	if c.tr != nil {
 		c.traceSend(&pgproto3.CopyDone{})
@@ -880,7 +880,7 @@ func (cp *Copy) collect(first error) error {
 		case *pgproto3.CopyInResponse:
 			const reason = "only one COPY per call"
 			if err := c.fe.SendCopyFail(reason); err != nil {
-				return c.die(fmt.Errorf("conn: copy: internal error: %w", err))
+				return c.die(fmt.Errorf("%w: copy: %w", errInternal, err))
 			}
 			if c.tr != nil {
 				c.traceSend(&pgproto3.CopyFail{Message: reason})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -314,7 +315,7 @@ func (cb *CopyBoth) receive(ctx context.Context, wake time.Time) ([]byte, error)
 			cb.finish(err)
 			return nil, err
 		default:
-			err := c.die(errors.New("conn: internal error: unexpected " + msgName(msg) + " in COPY BOTH"))
+			err := c.die(fmt.Errorf("%w: unexpected %s in COPY BOTH", errInternal, msgName(msg)))
 			cb.finish(err)
 			return nil, err
 		}

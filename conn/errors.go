@@ -20,8 +20,10 @@ var (
 	// pipeline is still open on the connection. Nothing was sent.
 	ErrBusy = errors.New("conn: busy: an earlier result or pipeline is still open")
 
-	// errInternal marks a message the Tracker admitted but a reader did not
-	// expect: a bug in conn, reported and closed like a desync.
+	// errInternal marks a bug in conn: a message the Tracker admitted that
+	// a reader did not expect, or a send the Frontend refused after conn's
+	// own checks passed. Every such error wraps it; the connection is
+	// closed as on a desync.
 	errInternal = errors.New("conn: internal error")
 )
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -163,7 +164,7 @@ func (rr *ResultReader) NextRow() bool {
 	case *pgproto3.CopyInResponse:
 		return rr.refuseCopyIn()
 	default:
-		rr.fail(rr.c.die(errors.New("conn: internal error: unexpected " + msgName(msg) + " in a result")))
+		rr.fail(rr.c.die(fmt.Errorf("%w: unexpected %s in a result", errInternal, msgName(msg))))
 		return false
 	}
 	rr.finish()
