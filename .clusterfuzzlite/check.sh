@@ -22,6 +22,9 @@
 # Environment: FUZZ_OSS_TIME (seconds per fuzzer, default 3), FUZZ_OSS_ONLY
 # (an extended regular expression: build and run only the fuzzers whose
 # name, <package>_<Fuzz>, matches), GO (default go).
+#
+# check.sh --probe only checks that clang++ links a libFuzzer binary (exit
+# status 0 or 1, no output): .ci/run asks it whether to install clang.
 set -euo pipefail
 
 tool_version=v0.0.0-20250520111509-a70c2aa677fa
@@ -35,12 +38,16 @@ trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/bin" "$tmp/src/pgstrict" "$tmp/work" "$tmp/out"
 
 # clang++ that links libFuzzer.
+: >"$tmp/probe.err"
 printf 'extern "C" int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n) { return 0; }\n' >"$tmp/probe.cc"
-if ! clang++ -fsanitize=fuzzer "$tmp/probe.cc" -o "$tmp/probe" 2>"$tmp/probe.err"; then
-	echo "check.sh: clang++ cannot link libFuzzer (Debian: apt-get install clang):" >&2
+if ! command -v clang++ >/dev/null 2>&1 ||
+	! clang++ -fsanitize=fuzzer "$tmp/probe.cc" -o "$tmp/probe" 2>"$tmp/probe.err"; then
+	[ "${1:-}" = --probe ] && exit 1
+	echo "check.sh: clang++ cannot link libFuzzer (Debian: apt-get install clang libclang-rt-dev):" >&2
 	cat "$tmp/probe.err" >&2
 	exit 1
 fi
+[ "${1:-}" = --probe ] && exit 0
 
 GOBIN="$tmp/bin" GOFLAGS= "$GO" install "github.com/AdamKorcz/go-118-fuzz-build@$tool_version"
 ln -s go-118-fuzz-build "$tmp/bin/go-118-fuzz-build_v2"
@@ -72,6 +79,15 @@ echo "check.sh: building the fuzzers (build.sh)"
 env PATH="$tmp/bin:$PATH" GOFLAGS= SRC="$tmp/src" WORK="$tmp/work" OUT="$tmp/out" \
 	CXX=clang++ CXXFLAGS= LIB_FUZZING_ENGINE=-fsanitize=fuzzer \
 	bash -eu "$build"
+
+# build.sh adds the shim with a plain go get, which takes the newest
+# version: it must be the pinned tool's, or the fuzzers were built against
+# a shim this check did not mean to test.
+shim=$(cd "$tmp/src/pgstrict" && "$GO" list -m -f '{{.Version}}' github.com/AdamKorcz/go-118-fuzz-build)
+if [ "$shim" != "$tool_version" ]; then
+	echo "check.sh: build.sh took go-118-fuzz-build $shim for the testing shim, the tool is $tool_version: set tool_version in $0 to $shim" >&2
+	exit 1
+fi
 
 shopt -s nullglob
 fuzzers=("$tmp"/out/*)
