@@ -364,6 +364,12 @@ type Config struct {
 	// row values. Only for trusted servers; every other text field is still
 	// checked. Zero: values are checked.
 	SkipValueValidation bool
+	// NoSendWake turns off the timer armed around each request write on a
+	// socket, whose only effect is to make the Go runtime ready a second
+	// thread: on a virtual machine that shortens the wait for a reply from
+	// a server on the same host (package documentation, Send wake). Zero:
+	// the timer is used on TCP and Unix sockets.
+	NoSendWake bool
 	// Tracer, when set, receives a line per protocol message in the style
 	// of libpq's PQtrace. Zero: no tracing.
 	Tracer io.Writer

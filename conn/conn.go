@@ -63,6 +63,10 @@ type Conn struct {
 	idlePeek  *socketPeeker
 	peekTried bool
 
+	// sendWake is armed for the duration of each request write on a socket
+	// and never fires in practice (flush); nil where the hint is off.
+	sendWake *time.Timer
+
 	// drainHook, set by an open Pipeline, waits until everything queued
 	// has been written before a cancellation drain; it returns the write
 	// error that makes the stream unrecoverable.
@@ -188,6 +192,7 @@ func attempt(ctx context.Context, cfg *Config, h HostConfig, t dialTarget, useTL
 		return nil, err
 	}
 	c := &Conn{cfg: cfg, host: h, nc: nc, params: make(map[string]string)}
+	c.sendWake = newSendWake(cfg, nc)
 	if cfg.Tracer != nil {
 		c.tr = newTracer(cfg.Tracer, cfg.TraceOptions)
 	}

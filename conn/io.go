@@ -2,6 +2,7 @@ package conn
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -167,6 +168,41 @@ func (c *Conn) end() {
 	c.busy = false
 }
 
+// sendWakeDelay is how long the send-wake timer is set for. Short, so that
+// it is usually the earliest timer of the process (the runtime wakes a
+// sleeping poller only for a timer earlier than the one it sleeps for); long
+// enough that a write rarely outlasts it, and one that does only runs a
+// function that does nothing.
+const sendWakeDelay = 10 * time.Millisecond
+
+// sendWakeNoop is the function of the send-wake timer (package
+// documentation, Send wake).
+func sendWakeNoop() {}
+
+// newSendWake returns the send-wake timer for a connection, or nil when the
+// hint is off or nc is not a socket (no network poller wait to speed up).
+func newSendWake(cfg *Config, nc net.Conn) *time.Timer {
+	if cfg.NoSendWake || !isSocket(nc) {
+		return nil
+	}
+	t := time.AfterFunc(sendWakeDelay, sendWakeNoop)
+	t.Stop()
+	return t
+}
+
+// isSocket reports whether nc is a TCP or Unix socket (under TLS too): a
+// connection whose reads wait in the runtime's network poller.
+func isSocket(nc net.Conn) bool {
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	switch nc.(type) {
+	case *net.TCPConn, *net.UnixConn:
+		return true
+	}
+	return false
+}
+
 // flush writes the pending output. A failed write leaves the stream in an
 // unknown state: the connection is closed.
 func (c *Conn) flush() error {
@@ -174,7 +210,13 @@ func (c *Conn) flush() error {
 	if len(out) == 0 {
 		return nil
 	}
+	if c.sendWake != nil {
+		c.sendWake.Reset(sendWakeDelay)
+	}
 	_, err := c.nc.Write(out)
+	if c.sendWake != nil {
+		c.sendWake.Stop()
+	}
 	c.fe.ResetOutput()
 	if err != nil {
 		if cerr := c.watch.ctxErr(); cerr != nil {
