@@ -38,6 +38,11 @@ const (
 // pays.
 const ClientOrderEnv = "PGSTRICT_BENCH_REVERSE"
 
+// NoSendWakeEnv, set to 1 in the environment, turns off the send wake
+// (conn.Config.NoSendWake) of pgstrict's sessions, to measure what it
+// changes in the real-server benchmarks.
+const NoSendWakeEnv = "PGSTRICT_BENCH_NO_SEND_WAKE"
+
 // clientOrder returns clients in the order of this run (see ClientOrderEnv).
 func clientOrder(clients ...string) []string {
 	if os.Getenv(ClientOrderEnv) == "1" {
@@ -82,6 +87,7 @@ func openSession(ctx context.Context, client, dsn string, dial dialFunc) (sessio
 		if dial != nil {
 			cfg.DialFunc = dial
 		}
+		cfg.NoSendWake = os.Getenv(NoSendWakeEnv) == "1"
 		c, err := conn.ConnectConfig(ctx, cfg)
 		if err != nil {
 			return nil, err
