@@ -64,7 +64,7 @@ type Conn struct {
 	peekTried bool
 
 	// sendWake is armed for the duration of each request write on a socket
-	// and never fires in practice (flush); nil where the hint is off.
+	// (flush); its function does nothing. Nil where the hint is off.
 	sendWake *time.Timer
 
 	// drainHook, set by an open Pipeline, waits until everything queued

@@ -60,16 +60,18 @@
 // # Send wake
 //
 // On a TCP or Unix socket each request write is bracketed by arming and
-// stopping a timer that never fires (Config.NoSendWake turns this off).
+// stopping a 10 ms timer whose function does nothing (it runs only if a
+// write blocks that long; Config.NoSendWake turns this off).
 // Arming a timer makes the Go runtime wake its network poller or ready a
 // thread on an idle P; with the client and the server on the same small
 // virtual machine, that thread keeps a vCPU awake while the server works,
 // and the reply is picked up sooner than from a halted vCPU. On a 2-vCPU VM
-// it took a raw socket client's median round trip from about 110 µs to
-// 80 µs, and pgstrict's real-server round-trip wall time from 1.1–1.4× to
-// parity with pgconn, which arms a timer around every write for a reason of
-// its own. It costs one timer reset and stop per request; it is a property
-// of the scheduler and the hypervisor, not a guarantee (bench/README.md, §2).
+// it took a raw socket client's mean round trip from about 110 µs to 96 µs
+// (p50 104 to 89 µs), and pgstrict's real-server round-trip wall time from
+// 1.13–1.24× pgconn's (significant) to 1.07× (not significant); pgconn arms a
+// timer around every write for a reason of its own. It costs one timer
+// reset and stop per request; it is a property of the scheduler and the
+// hypervisor, not a guarantee (bench/README.md, §2).
 //
 // # Errors
 //
