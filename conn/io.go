@@ -190,13 +190,18 @@ func newSendWake(cfg *Config, nc net.Conn) *time.Timer {
 	return t
 }
 
+// beneathTLS returns the connection under a TLS layer, or nc itself.
+func beneathTLS(nc net.Conn) net.Conn {
+	if tc, ok := nc.(*tls.Conn); ok {
+		return tc.NetConn()
+	}
+	return nc
+}
+
 // isSocket reports whether nc is a TCP or Unix socket (under TLS too): a
 // connection whose reads wait in the runtime's network poller.
 func isSocket(nc net.Conn) bool {
-	if tc, ok := nc.(*tls.Conn); ok {
-		nc = tc.NetConn()
-	}
-	switch nc.(type) {
+	switch beneathTLS(nc).(type) {
 	case *net.TCPConn, *net.UnixConn:
 		return true
 	}

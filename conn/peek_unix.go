@@ -3,7 +3,6 @@
 package conn
 
 import (
-	"crypto/tls"
 	"net"
 	"syscall"
 )
@@ -22,10 +21,7 @@ type socketPeeker struct {
 // newSocketPeeker returns a peeker for the socket under nc (under TLS too),
 // or nil when nc is not a socket (net.Pipe, say).
 func newSocketPeeker(nc net.Conn) *socketPeeker {
-	if tc, ok := nc.(*tls.Conn); ok {
-		nc = tc.NetConn()
-	}
-	sc, ok := nc.(syscall.Conn)
+	sc, ok := beneathTLS(nc).(syscall.Conn)
 	if !ok {
 		return nil
 	}
