@@ -67,6 +67,7 @@ TARGETS=(
 	"wire FuzzFrontendStream"
 	"wire FuzzNextRow"
 	"wire FuzzReader"
+	"wire FuzzScanRow"
 	"wire FuzzTracker"
 	"wire FuzzValidText"
 )

@@ -141,24 +141,38 @@ func benchReadDataRows(b *testing.B, desc, rows []byte) {
 		_ = total
 	})
 	// As conn reads rows: NextRow, and Receive when it declines (the first
-	// row, a row not yet wholly buffered).
-	b.Run("wire-NextRow", func(b *testing.B) {
-		fe := open(b)
-		b.ReportAllocs()
-		var total int
-		for b.Loop() {
-			if vals, ok := fe.NextRow(); ok {
-				total += len(vals)
-				continue
+	// row, a row not yet wholly buffered). wire-NextRow-goloop is the same
+	// with NextRow's Go column loop instead of its register scan (amd64
+	// with AVX2 only).
+	for _, v := range []struct {
+		name string
+		scan bool
+	}{{"wire-NextRow", true}, {"wire-NextRow-goloop", false}} {
+		b.Run(v.name, func(b *testing.B) {
+			if !v.scan {
+				restore, ok := wire.SetRowScan(false)
+				defer restore()
+				if !ok {
+					b.Skip("no register scan in this build")
+				}
 			}
-			msg, _, err := fe.Receive()
-			if err != nil {
-				b.Fatal(err)
+			fe := open(b)
+			b.ReportAllocs()
+			var total int
+			for b.Loop() {
+				if vals, ok := fe.NextRow(); ok {
+					total += len(vals)
+					continue
+				}
+				msg, _, err := fe.Receive()
+				if err != nil {
+					b.Fatal(err)
+				}
+				total += len(msg.(*pgproto3.DataRow).Values)
 			}
-			total += len(msg.(*pgproto3.DataRow).Values)
-		}
-		_ = total
-	})
+			_ = total
+		})
+	}
 	b.Run("pgproto3", func(b *testing.B) {
 		src := io.MultiReader(bytes.NewReader(desc), &cycle{b: rows})
 		fe := pgproto3.NewFrontend(src, io.Discard)

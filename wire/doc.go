@@ -51,6 +51,13 @@
 // amd64 (SSE2, 32 bytes per step; AVX2, 64, where the processor has it; the
 // purego build tag selects the portable Go), and only a value that is not
 // plain ASCII takes the exact UTF-8 check. CheckText uses the same check.
+// On amd64 with AVX2 NextRow does the whole row in one assembly routine
+// that keeps it in registers (the header, every length, the ASCII test of
+// every text value with word arithmetic below 32 bytes and 32-byte vector
+// loads above, one verdict per row), and Go only turns the offsets it
+// returns into the values; a differential test, FuzzScanRow and FuzzNextRow
+// hold it to the Go loop's rules, and a test with unreadable pages on both
+// sides of a row shows that it reads nothing outside the message.
 //
 // # Buffer ownership
 //

@@ -6,3 +6,9 @@ package wire
 func ASCIIKernels() map[string]func([]byte) bool {
 	return map[string]func([]byte) bool{"go": asciiNoNUL}
 }
+
+// SetRowScan reports false: this build has no register scan of rows.
+func SetRowScan(bool) (restore func(), ok bool) { return func() {}, false }
+
+// ScanRow is nil: this build has no register scan of rows.
+var ScanRow func(b []byte, max int, text []bool) (int, uint8, []uint32)

@@ -416,7 +416,8 @@ func trCheckStreamEnd(t fuzzReporter, fe *wire.Frontend, err error, size int64) 
 // message type, state and offset); after every step both are in the same
 // state with the same number of pending requests. So NextRow never accepts
 // what Receive refuses, never loses or reorders a message, and leaves the
-// stream where Receive would.
+// stream where Receive would. Where the processor has AVX2, each input
+// runs twice: with NextRow's register scan and with its Go column loop.
 func FuzzNextRow(f *testing.F) {
 	for _, s := range trStreamSeeds(f) {
 		f.Add(s, uint8(64))
@@ -426,72 +427,88 @@ func FuzzNextRow(f *testing.F) {
 		f.Add(s, uint8(7))
 	}
 	f.Fuzz(func(t *testing.T, data []byte, bufSize uint8) {
-		opts := wire.FrontendOptions{
-			Tracker: wire.TrackerOptions{ProtocolVersion: wire.ProtocolVersion32, Replication: true},
-			// Small buffers make rows straddle reads, so NextRow often
-			// finds only part of a message.
-			Reader: wire.ReaderOptions{BufferSize: 16 + int(bufSize)},
+		// Each input twice where the processor has NextRow's register
+		// scan: with it, and with the Go column loop it replaces.
+		for _, scan := range []bool{true, false} {
+			restore, ok := wire.SetRowScan(scan)
+			func() {
+				defer restore()
+				nextRowAgainstReceive(t, data, bufSize)
+			}()
+			if !ok {
+				break
+			}
 		}
-		slow := wire.NewFrontend(bytes.NewReader(data), opts)
-		fast := wire.NewFrontend(bytes.NewReader(data), opts)
-		params := map[string]string{"user": "u", "database": "d", "client_encoding": "UTF8"}
-		if err := slow.SendStartup(params); err != nil {
-			t.Fatalf("startup: %v", err)
-		}
-		if err := fast.SendStartup(params); err != nil {
-			t.Fatalf("startup: %v", err)
-		}
-		// The StartupMessage lists the map in random order: compare what
-		// is sent after it.
-		slow.ResetOutput()
-		fast.ResetOutput()
-		var slowClient, fastClient trScriptedClient
-		for i := 0; i <= len(data)/5+1; i++ {
-			want, wantEv, wantErr := slow.Receive()
-			if data, ok := fast.NextCopyData(); ok {
-				cd, isData := want.(*pgproto3.CopyData)
-				if wantErr != nil || !isData || wantEv.Async || wantEv.Discard {
-					t.Fatalf("step %d: NextCopyData returned data, Receive returned %T (%+v), %v", i, want, wantEv, wantErr)
-				}
-				if !bytes.Equal(data, cd.Data) {
-					t.Fatalf("step %d: NextCopyData returned %q, Receive %q", i, data, cd.Data)
-				}
-				slowClient.react(t, slow, want)
-				fastClient.react(t, fast, want)
-				trSameFrontends(t, i, slow, fast)
-				continue
-			}
-			if vals, ok := fast.NextRow(); ok {
-				row, isRow := want.(*pgproto3.DataRow)
-				if wantErr != nil || !isRow || wantEv.Async || wantEv.Discard {
-					t.Fatalf("step %d: NextRow returned a row, Receive returned %T (%+v), %v", i, want, wantEv, wantErr)
-				}
-				trSameValues(t, i, vals, row.Values)
-				slowClient.react(t, slow, want)
-				fastClient.react(t, fast, want)
-				trSameFrontends(t, i, slow, fast)
-				continue
-			}
-			got, gotEv, gotErr := fast.Receive()
-			if (wantErr == nil) != (gotErr == nil) {
-				t.Fatalf("step %d: Receive errors differ: %v and %v", i, wantErr, gotErr)
-			}
-			if wantErr != nil {
-				trSameErrors(t, i, wantErr, gotErr)
-				return
-			}
-			if wantEv != gotEv {
-				t.Fatalf("step %d: events differ: %+v and %+v", i, wantEv, gotEv)
-			}
-			trSameMessages(t, i, want, got)
-			if !wantEv.Discard {
-				slowClient.react(t, slow, want)
-				fastClient.react(t, fast, got)
-			}
-			trSameFrontends(t, i, slow, fast)
-		}
-		t.Fatalf("Receive did not stop after %d bytes", len(data))
 	})
+}
+
+// nextRowAgainstReceive is one run of FuzzNextRow.
+func nextRowAgainstReceive(t *testing.T, data []byte, bufSize uint8) {
+	opts := wire.FrontendOptions{
+		Tracker: wire.TrackerOptions{ProtocolVersion: wire.ProtocolVersion32, Replication: true},
+		// Small buffers make rows straddle reads, so NextRow often
+		// finds only part of a message.
+		Reader: wire.ReaderOptions{BufferSize: 16 + int(bufSize)},
+	}
+	slow := wire.NewFrontend(bytes.NewReader(data), opts)
+	fast := wire.NewFrontend(bytes.NewReader(data), opts)
+	params := map[string]string{"user": "u", "database": "d", "client_encoding": "UTF8"}
+	if err := slow.SendStartup(params); err != nil {
+		t.Fatalf("startup: %v", err)
+	}
+	if err := fast.SendStartup(params); err != nil {
+		t.Fatalf("startup: %v", err)
+	}
+	// The StartupMessage lists the map in random order: compare what
+	// is sent after it.
+	slow.ResetOutput()
+	fast.ResetOutput()
+	var slowClient, fastClient trScriptedClient
+	for i := 0; i <= len(data)/5+1; i++ {
+		want, wantEv, wantErr := slow.Receive()
+		if data, ok := fast.NextCopyData(); ok {
+			cd, isData := want.(*pgproto3.CopyData)
+			if wantErr != nil || !isData || wantEv.Async || wantEv.Discard {
+				t.Fatalf("step %d: NextCopyData returned data, Receive returned %T (%+v), %v", i, want, wantEv, wantErr)
+			}
+			if !bytes.Equal(data, cd.Data) {
+				t.Fatalf("step %d: NextCopyData returned %q, Receive %q", i, data, cd.Data)
+			}
+			slowClient.react(t, slow, want)
+			fastClient.react(t, fast, want)
+			trSameFrontends(t, i, slow, fast)
+			continue
+		}
+		if vals, ok := fast.NextRow(); ok {
+			row, isRow := want.(*pgproto3.DataRow)
+			if wantErr != nil || !isRow || wantEv.Async || wantEv.Discard {
+				t.Fatalf("step %d: NextRow returned a row, Receive returned %T (%+v), %v", i, want, wantEv, wantErr)
+			}
+			trSameValues(t, i, vals, row.Values)
+			slowClient.react(t, slow, want)
+			fastClient.react(t, fast, want)
+			trSameFrontends(t, i, slow, fast)
+			continue
+		}
+		got, gotEv, gotErr := fast.Receive()
+		if (wantErr == nil) != (gotErr == nil) {
+			t.Fatalf("step %d: Receive errors differ: %v and %v", i, wantErr, gotErr)
+		}
+		if wantErr != nil {
+			trSameErrors(t, i, wantErr, gotErr)
+			return
+		}
+		if wantEv != gotEv {
+			t.Fatalf("step %d: events differ: %+v and %+v", i, wantEv, gotEv)
+		}
+		trSameMessages(t, i, want, got)
+		if !wantEv.Discard {
+			slowClient.react(t, slow, want)
+			fastClient.react(t, fast, got)
+		}
+		trSameFrontends(t, i, slow, fast)
+	}
+	t.Fatalf("Receive did not stop after %d bytes", len(data))
 }
 
 // trSameMessages fails unless want and got are the same message. An
