@@ -17,16 +17,19 @@ func ASCIIKernels() map[string]func([]byte) bool {
 	return k
 }
 
-// SetRowScan turns NextRow's register scan (scanRowAVX2) on or off and
-// returns a function that restores the setting. It reports false, and
-// changes nothing, when the processor lacks AVX2.
+// SetRowScan switches NextRow between its register scan (on) and its Go
+// column loop (off) and returns a function that restores the setting. It
+// reports false, and changes nothing, when the processor lacks AVX2.
 func SetRowScan(on bool) (restore func(), ok bool) {
 	if !useAVX2 {
 		return func() {}, false
 	}
-	was := rowScan
-	rowScan = on
-	return func() { rowScan = was }, true
+	was := nextRow
+	nextRow = (*Frontend).nextRowGo
+	if on {
+		nextRow = (*Frontend).nextRowScan
+	}
+	return func() { nextRow = was }, true
 }
 
 // ScanRow runs scanRowAVX2 on b (buffered input from a message's type

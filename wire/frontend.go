@@ -107,47 +107,8 @@ func (f *Frontend) Receive() (pgproto3.BackendMessage, Event, error) {
 // decoding into a pgproto3 message, the type switches and the Event, which
 // a row in the middle of a result does not need.
 func (f *Frontend) NextRow() ([][]byte, bool) {
-	if !rowScan {
-		return f.nextRowGo()
-	}
-	t := f.tr
-	if !t.rowFast || t.state != StateBusy || (t.rowLimit > 0 && t.rows >= t.rowLimit) {
-		return nil, false
-	}
-	// The header, the framing and the quick text test of the row in
-	// registers (scanRowAVX2); the values' places come back in f.spans.
-	cols := t.cols
-	if cap(f.spans) < cols {
-		f.spans = make([]rowSpan, cols)
-	}
-	if cap(f.row) < cols {
-		f.row = make([][]byte, cols)
-	}
-	spans := f.spans[:cols]
-	rd := f.rd
-	r := rd.r + rd.pending
-	size, verdict := scanRowAVX2(rd.buf[r:rd.w], rd.bounds['D'].max, t.rowText[:cols], spans)
-	if verdict == rowRefuse {
-		return nil, false
-	}
-	body := rd.buf[r+5 : r+size]
-	vals := f.row[:len(spans)]
-	for i, sp := range spans {
-		if sp.n == nullSpan {
-			vals[i] = nil
-			continue
-		}
-		end := int(sp.off) + int(sp.n)
-		vals[i] = body[sp.off:end:end]
-	}
-	if verdict == rowRecheck && !validValues(vals, t.rowText) {
-		return nil, false
-	}
-	t.rows++
-	rd.r = r
-	rd.pending = size
-	rd.msgOff = rd.base + int64(r)
-	return vals, true
+	// Inlined: the caller calls the path of this build and processor.
+	return nextRow(f)
 }
 
 // nextRowGo is NextRow where the register scan is not available (no AVX2,

@@ -2,10 +2,15 @@
 
 package wire
 
-// rowScan reports whether NextRow frames and checks a row with
-// scanRowAVX2, in registers, instead of its Go column loop. Tests turn it
-// off to compare the two.
-var rowScan = useAVX2
+// nextRow is NextRow's implementation: nextRowScan, which frames and
+// checks a row with scanRowAVX2, in registers, where the processor has
+// AVX2, else the Go column loop. Tests switch it to compare the two.
+var nextRow = func() func(*Frontend) ([][]byte, bool) {
+	if useAVX2 {
+		return (*Frontend).nextRowScan
+	}
+	return (*Frontend).nextRowGo
+}()
 
 // scanRowAVX2 takes the DataRow at the start of b, the buffered input from
 // a message's type byte on: if b begins with a whole DataRow ('D', a
@@ -21,3 +26,45 @@ var rowScan = useAVX2
 //
 //go:noescape
 func scanRowAVX2(b []byte, max int, text []bool, spans []rowSpan) (size int, verdict uint8)
+
+// nextRowScan is NextRow on amd64 with AVX2: the row's header, framing and
+// quick text test in registers (scanRowAVX2).
+func (f *Frontend) nextRowScan() ([][]byte, bool) {
+	t := f.tr
+	if !t.rowFast || t.state != StateBusy || (t.rowLimit > 0 && t.rows >= t.rowLimit) {
+		return nil, false
+	}
+	// The values' places come back in f.spans.
+	cols := t.cols
+	if cap(f.spans) < cols {
+		f.spans = make([]rowSpan, cols)
+	}
+	if cap(f.row) < cols {
+		f.row = make([][]byte, cols)
+	}
+	spans := f.spans[:cols]
+	rd := f.rd
+	r := rd.r + rd.pending
+	size, verdict := scanRowAVX2(rd.buf[r:rd.w], rd.bounds['D'].max, t.rowText[:cols], spans)
+	if verdict == rowRefuse {
+		return nil, false
+	}
+	body := rd.buf[r+5 : r+size]
+	vals := f.row[:len(spans)]
+	for i, sp := range spans {
+		if sp.n == nullSpan {
+			vals[i] = nil
+			continue
+		}
+		end := int(sp.off) + int(sp.n)
+		vals[i] = body[sp.off:end:end]
+	}
+	if verdict == rowRecheck && !validValues(vals, t.rowText) {
+		return nil, false
+	}
+	t.rows++
+	rd.r = r
+	rd.pending = size
+	rd.msgOff = rd.base + int64(r)
+	return vals, true
+}
