@@ -115,7 +115,7 @@ func (f *Frontend) NextRow() ([][]byte, bool) {
 // another architecture, the purego build tag): the same checks in Go.
 func (f *Frontend) nextRowGo() ([][]byte, bool) {
 	t := f.tr
-	if !t.rowFast || t.state != StateBusy || (t.rowLimit > 0 && t.rows >= t.rowLimit) {
+	if !t.rowArmed() {
 		return nil, false
 	}
 	rd := f.rd
@@ -200,9 +200,7 @@ func (f *Frontend) nextRowGo() ([][]byte, bool) {
 		return nil, false
 	}
 	t.rows++
-	rd.r = r
-	rd.pending = n + 1
-	rd.msgOff = rd.base + int64(r)
+	rd.take(r, n+1)
 	return vals, true
 }
 
@@ -233,9 +231,7 @@ func (f *Frontend) NextCopyData() ([]byte, bool) {
 	if n < 4 || n-4 > rd.bounds['d'].max || n+1 > avail {
 		return nil, false
 	}
-	rd.r = r
-	rd.pending = n + 1
-	rd.msgOff = rd.base + int64(r)
+	rd.take(r, n+1)
 	return b[5 : n+1 : n+1], true
 }
 

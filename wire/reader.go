@@ -167,6 +167,15 @@ func (rd *Reader) Receive() (pgproto3.BackendMessage, error) {
 	return msg, nil
 }
 
+// take makes the size bytes at buf[r:] the message last returned: a fast
+// path (Frontend.NextRow, NextCopyData) that accepted a buffered message
+// consumes it this way, and the next call drops it.
+func (rd *Reader) take(r, size int) {
+	rd.r = r
+	rd.pending = size
+	rd.msgOff = rd.base + int64(r)
+}
+
 // consume drops the message last returned and, when the buffer is empty and
 // was grown past the retain size, releases it.
 func (rd *Reader) consume() {

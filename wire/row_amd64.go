@@ -31,7 +31,7 @@ func scanRowAVX2(b []byte, max int, text []bool, spans []rowSpan) (size int, ver
 // quick text test in registers (scanRowAVX2).
 func (f *Frontend) nextRowScan() ([][]byte, bool) {
 	t := f.tr
-	if !t.rowFast || t.state != StateBusy || (t.rowLimit > 0 && t.rows >= t.rowLimit) {
+	if !t.rowArmed() {
 		return nil, false
 	}
 	// rowFast implies 0 <= t.cols == len(t.rowText) (enableRowFast); the
@@ -68,8 +68,6 @@ func (f *Frontend) nextRowScan() ([][]byte, bool) {
 		return nil, false
 	}
 	t.rows++
-	rd.r = r
-	rd.pending = size
-	rd.msgOff = rd.base + int64(r)
+	rd.take(r, size)
 	return vals, true
 }

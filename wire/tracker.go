@@ -1255,6 +1255,12 @@ func (t *Tracker) armExecute(portal string) {
 	}
 }
 
+// rowArmed reports whether the DataRow fast path may take a row now: it is
+// armed, the connection is busy, and an Execute's row limit is not reached.
+func (t *Tracker) rowArmed() bool {
+	return t.rowFast && t.state == StateBusy && (t.rowLimit <= 0 || t.rows < t.rowLimit)
+}
+
 // enableRowFast arms the DataRow fast path for the rest of the head
 // entry's rows: they must have t.cols columns, and the text columns are
 // validated when validate is set, as dataRow does.
