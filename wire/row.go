@@ -13,7 +13,8 @@ const (
 
 // rowSpan is where a row scan found one value: its offset in the DataRow
 // body and its length, nullSpan for NULL. A body is shorter than 2^32
-// bytes (its length word says so).
+// bytes (its length word says so). The assembly takes its layout, and the
+// verdicts above, from go_asm.h, so they change with these declarations.
 type rowSpan struct {
 	off, n uint32
 }

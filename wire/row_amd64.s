@@ -1,10 +1,10 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
-
-// Verdicts of scanRowAVX2; they match rowOK, rowRecheck and rowRefuse.
-#define ROW_RECHECK $1
-#define ROW_REFUSE $2
+// The verdicts (const_rowOK, const_rowRecheck, const_rowRefuse) and the
+// layout of rowSpan (rowSpan_off, rowSpan_n, rowSpan__size) come from the
+// Go declarations in row.go, through the header go build generates.
+#include "go_asm.h"
 
 // ACCWORD folds the 8 bytes in AX into the failure bits of R11: a high bit
 // of (w - 0x0101…01) | w is set when a byte of w is zero or not ASCII
@@ -86,8 +86,8 @@ column:
 	BSWAPL BX
 	ADDQ $4, R8
 	SUBQ $4, AX
-	MOVL R8, (DI)
-	MOVL BX, 4(DI)
+	MOVL R8, rowSpan_off(DI)
+	MOVL BX, rowSpan_n(DI)
 	TESTL BX, BX
 	JS    null
 	// BSWAPL cleared the upper half: BX is the length, 0 to 2^31-1.
@@ -183,7 +183,7 @@ null:
 
 next:
 	INCQ R9
-	ADDQ $8, DI
+	ADDQ $rowSpan__size, DI
 	DECQ CX
 	JNZ  column
 
@@ -197,16 +197,16 @@ end:
 	ORQ  R11, AX
 	VZEROUPPER
 	JNZ  recheck
-	MOVB $0, verdict+88(FP)
+	MOVB $const_rowOK, verdict+88(FP)
 	RET
 
 recheck:
-	MOVB ROW_RECHECK, verdict+88(FP)
+	MOVB $const_rowRecheck, verdict+88(FP)
 	RET
 
 refuse:
 	VZEROUPPER
 
 declined:
-	MOVB ROW_REFUSE, verdict+88(FP)
+	MOVB $const_rowRefuse, verdict+88(FP)
 	RET
