@@ -135,10 +135,11 @@ func (rr *ResultReader) NextRow() bool {
 		return false
 	}
 	if c := rr.c; c.pushback == nil && c.tr == nil {
-		// A row already buffered that continues the result: the wire
-		// Frontend checks it exactly as Receive would, without decoding
-		// it into a message.
-		if vals, ok := c.fe.NextRow(); ok {
+		// A row that continues the result: the wire Frontend checks it
+		// exactly as Receive would, without decoding it into a message.
+		// ReadRow also reads the rest of a row that straddles the end of
+		// the buffered input (recv, next, would block on it anyway).
+		if vals, ok := c.fe.ReadRow(); ok {
 			rr.values = vals
 			return true
 		}

@@ -46,7 +46,12 @@
 // decline without consuming a byte, and the caller calls Receive, which
 // accepts or refuses the message with its full reasons. They never read from
 // the source and never accept what Receive would refuse (FuzzNextRow checks
-// this against Receive). Text values are checked for ASCII without NUL with
+// this against Receive). [Frontend.ReadRow] is NextRow for a caller that
+// calls Receive when it declines, as conn does: it also reads the rest of a
+// DataRow whose header is buffered (the row that straddles the end of a
+// read, one in about forty with the default 8 KiB buffer), so that row too
+// takes the fast path; a read error it meets is held, and the next Receive
+// returns it. Text values are checked for ASCII without NUL with
 // word arithmetic up to 16 bytes and beyond with a kernel in assembly on
 // amd64 (SSE2, 32 bytes per step; AVX2, 64, where the processor has it; the
 // purego build tag selects the portable Go), and only a value that is not
@@ -64,7 +69,8 @@
 // Messages returned by [Reader.Receive] and [Frontend.Receive], and the
 // values returned by NextRow and NextCopyData, are owned by the Reader: they
 // and every byte slice inside them alias its buffer and are valid only until
-// the next call to Receive, Next, NextRow or NextCopyData. Copy anything kept
+// the next call to Receive, Next, NextRow, ReadRow or NextCopyData. Copy
+// anything kept
 // longer.
 //
 // # Concurrency

@@ -174,16 +174,7 @@ func TestNextRowDeclinesWhatReceiveRefuses(t *testing.T) {
 // and an Execute's row limit still holds.
 func TestNextRowBinaryColumnsAndRowLimit(t *testing.T) {
 	f, in := trFrontendIdle(t, wire.FrontendOptions{})
-	_, err := f.SendParse("", "select …", nil)
-	require.NoError(t, err)
-	_, err = f.SendBind("p", "", nil, nil, []int16{1, 0})
-	require.NoError(t, err)
-	_, err = f.SendDescribePortal("p")
-	require.NoError(t, err)
-	_, err = f.SendExecute("p", 3)
-	require.NoError(t, err)
-	_, err = f.SendSync()
-	require.NoError(t, err)
+	sendPortalExecute(t, f, []int16{1, 0}, 3)
 	// Column 0 is binary: bytes that are not UTF-8 are legal there.
 	in.Write(trEncodeAll(t, &pgproto3.ParseComplete{}, &pgproto3.BindComplete{}, textRowDescription(2, 1, 0),
 		row("\xff\x00", "a"), row("\xfe\x00", "b"), row("\xfd\x00", "c"), row("\xfc\x00", "d")))
@@ -196,6 +187,23 @@ func TestNextRowBinaryColumnsAndRowLimit(t *testing.T) {
 	require.ErrorAs(t, err, &pe)
 	assert.Equal(t, wire.ReasonUnexpectedMessage, pe.Reason)
 	assert.Contains(t, pe.Error(), "row limit of 3")
+}
+
+// sendPortalExecute sends an extended query whose portal's Describe arms
+// the fast path: Parse, Bind (with resultFormats), Describe portal, Execute
+// of at most maxRows rows (0: all), Sync.
+func sendPortalExecute(t *testing.T, f *wire.Frontend, resultFormats []int16, maxRows int32) {
+	t.Helper()
+	_, err := f.SendParse("", "select …", nil)
+	require.NoError(t, err)
+	_, err = f.SendBind("p", "", nil, nil, resultFormats)
+	require.NoError(t, err)
+	_, err = f.SendDescribePortal("p")
+	require.NoError(t, err)
+	_, err = f.SendExecute("p", maxRows)
+	require.NoError(t, err)
+	_, err = f.SendSync()
+	require.NoError(t, err)
 }
 
 // TestNextRowNeedsTheWholeMessage checks that a row only partly read is

@@ -54,6 +54,7 @@ type Reader struct {
 	retain  int
 	gate    func(byte, int) *ProtocolError
 	err     *ProtocolError
+	held    error // a source error a fast path met, returned by the next read
 	dec     decoder
 }
 
@@ -176,6 +177,37 @@ func (rd *Reader) take(r, size int) {
 	rd.msgOff = rd.base + int64(r)
 }
 
+// complete is Frontend.ReadRow's read step, for a message that straddles
+// the end of the buffered input:
+// if the message at buf[r:] (r = rd.r + rd.pending) has type typ, a
+// buffered header, a length whose body is within typ's cap, and is not
+// wholly buffered, complete drops the message last returned and reads until
+// the message is buffered. It reports whether it did; the fast path then
+// checks the message as usual.
+//
+// A source error does not surface here: complete keeps it, and the next
+// read of the Reader returns it instead of reading, so the Receive that
+// follows meets it where it would have met it itself (the bytes read so
+// far stay buffered, as fill keeps them). The caller has established that
+// the message may arrive now (the gate would admit it).
+func (rd *Reader) complete(r int, typ byte) bool {
+	avail := rd.w - r
+	if avail < 5 || rd.buf[r] != typ {
+		return false
+	}
+	size := 1 + int(binary.BigEndian.Uint32(rd.buf[r+1:r+5])) // no overflow on 64-bit ints
+	b := rd.bounds[typ]
+	if size <= avail || size-5 < b.min || size-5 > b.max {
+		return false
+	}
+	rd.consume()
+	if err := rd.fill(size); err != nil {
+		rd.held = err
+		return false
+	}
+	return true
+}
+
 // consume drops the message last returned and, when the buffer is empty and
 // was grown past the retain size, releases it.
 func (rd *Reader) consume() {
@@ -213,6 +245,10 @@ func (rd *Reader) fill(n int) error {
 		rd.r = 0
 	}
 	for rd.w-rd.r < n {
+		if err := rd.held; err != nil {
+			rd.held = nil
+			return err
+		}
 		m, err := rd.src.Read(rd.buf[rd.w:])
 		rd.w += m
 		if err != nil {

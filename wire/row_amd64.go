@@ -2,10 +2,11 @@
 
 package wire
 
-// nextRow is NextRow's implementation: nextRowScan, which frames and
-// checks a row with scanRowAVX2, in registers, where the processor has
-// AVX2, else the Go column loop. Tests switch it to compare the two.
-var nextRow = func() func(*Frontend) ([][]byte, bool) {
+// nextRow is NextRow's and ReadRow's implementation (read set for
+// ReadRow): nextRowScan, which frames and checks a row with scanRowAVX2, in
+// registers, where the processor has AVX2, else the Go column loop. Tests
+// switch it to compare the two.
+var nextRow = func() func(*Frontend, bool) ([][]byte, bool) {
 	if useAVX2 {
 		return (*Frontend).nextRowScan
 	}
@@ -27,9 +28,9 @@ var nextRow = func() func(*Frontend) ([][]byte, bool) {
 //go:noescape
 func scanRowAVX2(b []byte, max int, text []bool, spans []rowSpan) (size int, verdict uint8)
 
-// nextRowScan is NextRow on amd64 with AVX2: the row's header, framing and
-// quick text test in registers (scanRowAVX2).
-func (f *Frontend) nextRowScan() ([][]byte, bool) {
+// nextRowScan is NextRow (ReadRow with read set) on amd64 with AVX2: the
+// row's header, framing and quick text test in registers (scanRowAVX2).
+func (f *Frontend) nextRowScan(read bool) ([][]byte, bool) {
 	t := f.tr
 	if !t.rowArmed() {
 		return nil, false
@@ -52,6 +53,9 @@ func (f *Frontend) nextRowScan() ([][]byte, bool) {
 	r := rd.r + rd.pending
 	size, verdict := scanRowAVX2(rd.buf[r:rd.w], rd.bounds['D'].max, t.rowText[:cols], spans)
 	if verdict == rowRefuse {
+		if read && rd.complete(r, 'D') {
+			return f.nextRowScan(false) // the row is buffered now
+		}
 		return nil, false
 	}
 	body := rd.buf[r+5 : r+size]

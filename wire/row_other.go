@@ -2,5 +2,6 @@
 
 package wire
 
-// nextRow is NextRow's implementation: in this build, the Go column loop.
+// nextRow is NextRow's and ReadRow's implementation (read set for
+// ReadRow): in this build, the Go column loop.
 var nextRow = (*Frontend).nextRowGo

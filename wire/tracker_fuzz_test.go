@@ -416,8 +416,11 @@ func trCheckStreamEnd(t fuzzReporter, fe *wire.Frontend, err error, size int64) 
 // message type, state and offset); after every step both are in the same
 // state with the same number of pending requests. So NextRow never accepts
 // what Receive refuses, never loses or reorders a message, and leaves the
-// stream where Receive would. Where the processor has AVX2, each input
-// runs twice: with NextRow's register scan and with its Go column loop.
+// stream where Receive would. Each input runs once with NextRow and once
+// with ReadRow, which also reads the rest of a row cut by the small buffer
+// (the same properties hold, and a read error it meets is reported by the
+// next Receive as the slow Frontend reports it); where the processor has
+// AVX2, each of those with NextRow's register scan and with its Go loop.
 func FuzzNextRow(f *testing.F) {
 	for _, s := range trStreamSeeds(f) {
 		f.Add(s, uint8(64))
@@ -427,13 +430,15 @@ func FuzzNextRow(f *testing.F) {
 		f.Add(s, uint8(7))
 	}
 	f.Fuzz(func(t *testing.T, data []byte, bufSize uint8) {
-		// Each input twice where the processor has NextRow's register
-		// scan: with it, and with the Go column loop it replaces.
+		// Each input through NextRow and through ReadRow, and each of
+		// those twice where the processor has NextRow's register scan:
+		// with it, and with the Go column loop it replaces.
 		for _, scan := range []bool{true, false} {
 			restore, ok := wire.SetRowScan(scan)
 			func() {
 				defer restore()
-				nextRowAgainstReceive(t, data, bufSize)
+				nextRowAgainstReceive(t, data, bufSize, false)
+				nextRowAgainstReceive(t, data, bufSize, true)
 			}()
 			if !ok {
 				break
@@ -442,8 +447,11 @@ func FuzzNextRow(f *testing.F) {
 	})
 }
 
-// nextRowAgainstReceive is one run of FuzzNextRow.
-func nextRowAgainstReceive(t *testing.T, data []byte, bufSize uint8) {
+// nextRowAgainstReceive is one run of FuzzNextRow; read selects ReadRow
+// instead of NextRow. ReadRow reads the rest of a row cut by the small
+// buffer, and meets the end of data inside a truncated row: the Receive
+// after it must report the truncation as the slow Frontend does.
+func nextRowAgainstReceive(t *testing.T, data []byte, bufSize uint8, read bool) {
 	opts := wire.FrontendOptions{
 		Tracker: wire.TrackerOptions{ProtocolVersion: wire.ProtocolVersion32, Replication: true},
 		// Small buffers make rows straddle reads, so NextRow often
@@ -479,10 +487,14 @@ func nextRowAgainstReceive(t *testing.T, data []byte, bufSize uint8) {
 			trSameFrontends(t, i, slow, fast)
 			continue
 		}
-		if vals, ok := fast.NextRow(); ok {
+		next := fast.NextRow
+		if read {
+			next = fast.ReadRow
+		}
+		if vals, ok := next(); ok {
 			row, isRow := want.(*pgproto3.DataRow)
 			if wantErr != nil || !isRow || wantEv.Async || wantEv.Discard {
-				t.Fatalf("step %d: NextRow returned a row, Receive returned %T (%+v), %v", i, want, wantEv, wantErr)
+				t.Fatalf("step %d: NextRow (read %t) returned a row, Receive returned %T (%+v), %v", i, read, want, wantEv, wantErr)
 			}
 			trSameValues(t, i, vals, row.Values)
 			slowClient.react(t, slow, want)
