@@ -11,8 +11,14 @@ import (
 
 // Default buffer sizes of a Reader.
 const (
-	// DefaultBufferSize is the initial size of a Reader's buffer.
-	DefaultBufferSize = 32 << 10
+	// DefaultBufferSize is the initial size of a Reader's buffer: 8 KiB,
+	// the size of PostgreSQL's send buffer (PQ_SEND_BUFFER_SIZE), which
+	// the server fills before it writes. A larger buffer saves reads only
+	// when the client lags behind the server, and costs every row: a read
+	// of 32 KiB passes through a 32 KiB L1 data cache and evicts the start
+	// of what it read before the rows there are checked (bench/README.md
+	// §1 has the measurement).
+	DefaultBufferSize = 8 << 10
 	// DefaultRetainBuffer is the largest buffer a Reader keeps once the
 	// message that needed it has been consumed.
 	DefaultRetainBuffer = 4 << 20
